@@ -1,0 +1,110 @@
+"""The canonical DuckDB schema and its versioned migrations.
+
+One table per record type, every table carrying ``exchange, market, symbol``. Times are
+``TIMESTAMP`` in UTC: ``ts`` is the exchange's event time, ``recv_ts`` our receive time.
+A migration is applied once, inside a transaction, and recorded in ``schema_migrations``;
+never edit a released migration, append a new one.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from flowdesk import records as r
+
+
+class Migration(NamedTuple):
+    version: int
+    name: str
+    sql: str
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "canonical tables",
+        """
+        CREATE TABLE trades (
+            exchange VARCHAR NOT NULL, market VARCHAR NOT NULL, symbol VARCHAR NOT NULL,
+            trade_id BIGINT NOT NULL, price DOUBLE NOT NULL, qty DOUBLE NOT NULL,
+            side VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, recv_ts TIMESTAMP NOT NULL,
+            first_id BIGINT, last_id BIGINT, source VARCHAR NOT NULL
+        );
+        CREATE TABLE quotes (
+            exchange VARCHAR NOT NULL, market VARCHAR NOT NULL, symbol VARCHAR NOT NULL,
+            bid DOUBLE, bid_qty DOUBLE, ask DOUBLE, ask_qty DOUBLE, update_id BIGINT,
+            ts TIMESTAMP NOT NULL, recv_ts TIMESTAMP NOT NULL
+        );
+        CREATE TABLE mark_funding (
+            exchange VARCHAR NOT NULL, market VARCHAR NOT NULL, symbol VARCHAR NOT NULL,
+            mark_price DOUBLE NOT NULL, index_price DOUBLE, funding_rate DOUBLE,
+            next_funding_ts TIMESTAMP, ts TIMESTAMP NOT NULL, recv_ts TIMESTAMP NOT NULL
+        );
+        CREATE TABLE open_interest (
+            exchange VARCHAR NOT NULL, market VARCHAR NOT NULL, symbol VARCHAR NOT NULL,
+            open_interest DOUBLE NOT NULL, open_interest_value DOUBLE,
+            ts TIMESTAMP NOT NULL, recv_ts TIMESTAMP NOT NULL
+        );
+        CREATE TABLE liquidations (
+            exchange VARCHAR NOT NULL, market VARCHAR NOT NULL, symbol VARCHAR NOT NULL,
+            side VARCHAR NOT NULL, price DOUBLE NOT NULL, avg_price DOUBLE, qty DOUBLE NOT NULL,
+            filled_qty DOUBLE, status VARCHAR, ts TIMESTAMP NOT NULL, recv_ts TIMESTAMP NOT NULL
+        );
+        CREATE TABLE tickers_24h (
+            exchange VARCHAR NOT NULL, market VARCHAR NOT NULL, symbol VARCHAR NOT NULL,
+            last DOUBLE, open DOUBLE, high DOUBLE, low DOUBLE, volume DOUBLE,
+            quote_volume DOUBLE, price_change_pct DOUBLE, trade_count BIGINT,
+            ts TIMESTAMP NOT NULL, recv_ts TIMESTAMP NOT NULL
+        );
+        CREATE TABLE candles (
+            exchange VARCHAR NOT NULL, market VARCHAR NOT NULL, symbol VARCHAR NOT NULL,
+            interval VARCHAR NOT NULL, open_ts TIMESTAMP NOT NULL, close_ts TIMESTAMP NOT NULL,
+            open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE, volume DOUBLE,
+            quote_volume DOUBLE, trade_count BIGINT, taker_buy_volume DOUBLE,
+            closed BOOLEAN NOT NULL, ts TIMESTAMP NOT NULL, recv_ts TIMESTAMP NOT NULL
+        );
+        CREATE TABLE book_snapshots (
+            exchange VARCHAR NOT NULL, market VARCHAR NOT NULL, symbol VARCHAR NOT NULL,
+            ts TIMESTAMP NOT NULL, update_id BIGINT, side VARCHAR NOT NULL,
+            level INTEGER NOT NULL, price DOUBLE NOT NULL, qty DOUBLE NOT NULL
+        );
+        CREATE TABLE depth_bands (
+            exchange VARCHAR NOT NULL, market VARCHAR NOT NULL, symbol VARCHAR NOT NULL,
+            ts TIMESTAMP NOT NULL, mid DOUBLE NOT NULL, band_pct DOUBLE NOT NULL,
+            bid_qty DOUBLE NOT NULL, ask_qty DOUBLE NOT NULL,
+            bid_notional DOUBLE NOT NULL, ask_notional DOUBLE NOT NULL
+        );
+        CREATE TABLE trade_gaps (
+            exchange VARCHAR NOT NULL, market VARCHAR NOT NULL, symbol VARCHAR NOT NULL,
+            from_id BIGINT NOT NULL, to_id BIGINT NOT NULL, detected_ts TIMESTAMP NOT NULL,
+            filled_ts TIMESTAMP, filled_count BIGINT, status VARCHAR NOT NULL, detail VARCHAR
+        );
+        """,
+    ),
+)
+
+#: stored record type -> table name
+TABLE_OF: dict[type, str] = {
+    r.Trade: "trades",
+    r.Quote: "quotes",
+    r.MarkFunding: "mark_funding",
+    r.OpenInterest: "open_interest",
+    r.Liquidation: "liquidations",
+    r.Ticker24h: "tickers_24h",
+    r.Candle: "candles",
+    r.BookLevel: "book_snapshots",
+    r.DepthBand: "depth_bands",
+}
+
+#: tables the retention job prunes, with the time column it prunes on
+RETENTION_COLUMNS: dict[str, str] = {
+    "trades": "ts",
+    "quotes": "ts",
+    "mark_funding": "ts",
+    "open_interest": "ts",
+    "liquidations": "ts",
+    "tickers_24h": "ts",
+    "candles": "open_ts",
+    "book_snapshots": "ts",
+    "depth_bands": "ts",
+}
