@@ -81,6 +81,18 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        2,
+        "instruments",
+        """
+        CREATE TABLE instruments (
+            exchange VARCHAR NOT NULL, market VARCHAR NOT NULL, symbol VARCHAR NOT NULL,
+            venue_symbol VARCHAR NOT NULL, tick_size DOUBLE NOT NULL, step_size DOUBLE,
+            status VARCHAR, updated_ts TIMESTAMP NOT NULL,
+            PRIMARY KEY (exchange, market, symbol)
+        );
+        """,
+    ),
 )
 
 #: stored record type -> table name
