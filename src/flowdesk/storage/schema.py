@@ -93,6 +93,54 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        3,
+        "forecasting registry",
+        """
+        CREATE TABLE forecast_models (
+            exchange VARCHAR NOT NULL, market VARCHAR NOT NULL, symbol VARCHAR NOT NULL,
+            target VARCHAR NOT NULL, bar VARCHAR NOT NULL, horizon INTEGER NOT NULL,
+            model VARCHAR NOT NULL, version INTEGER NOT NULL, family VARCHAR NOT NULL,
+            params VARCHAR NOT NULL, role VARCHAR NOT NULL,
+            artifact_path VARCHAR, artifact_sha256 VARCHAR,
+            created_ts TIMESTAMP NOT NULL, updated_ts TIMESTAMP NOT NULL,
+            PRIMARY KEY (exchange, market, symbol, target, bar, horizon, model, version)
+        );
+        CREATE TABLE forecast_scores (
+            exchange VARCHAR NOT NULL, market VARCHAR NOT NULL, symbol VARCHAR NOT NULL,
+            target VARCHAR NOT NULL, bar VARCHAR NOT NULL, horizon INTEGER NOT NULL,
+            model VARCHAR NOT NULL, version INTEGER NOT NULL,
+            scheme VARCHAR NOT NULL, folds INTEGER NOT NULL, purge INTEGER NOT NULL,
+            embargo INTEGER NOT NULL, status VARCHAR NOT NULL, error VARCHAR,
+            mae DOUBLE, rmse DOUBLE, mase DOUBLE, smape DOUBLE, directional_accuracy DOUBLE,
+            rel_mae DOUBLE, coverage_nominal DOUBLE, coverage_measured DOUBLE,
+            fit_s DOUBLE, predict_s DOUBLE, n_errors INTEGER,
+            data_start TIMESTAMP, data_end TIMESTAMP, scored_ts TIMESTAMP NOT NULL
+        );
+        CREATE TABLE forecasts (
+            forecast_id VARCHAR NOT NULL, exchange VARCHAR NOT NULL, market VARCHAR NOT NULL,
+            symbol VARCHAR NOT NULL, target VARCHAR NOT NULL, bar VARCHAR NOT NULL,
+            horizon INTEGER NOT NULL, model VARCHAR NOT NULL, version INTEGER,
+            issued_ts TIMESTAMP NOT NULL, as_of TIMESTAMP NOT NULL, step INTEGER NOT NULL,
+            ts TIMESTAMP NOT NULL, value DOUBLE NOT NULL, median DOUBLE, lower DOUBLE,
+            upper DOUBLE, coverage DOUBLE
+        );
+        CREATE TABLE forecast_drift (
+            exchange VARCHAR NOT NULL, market VARCHAR NOT NULL, symbol VARCHAR NOT NULL,
+            target VARCHAR NOT NULL, bar VARCHAR NOT NULL, detector VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL, statistic DOUBLE, threshold DOUBLE, drift BOOLEAN NOT NULL,
+            checked_ts TIMESTAMP NOT NULL, detail VARCHAR
+        );
+        CREATE TABLE forecast_tuning (
+            exchange VARCHAR NOT NULL, market VARCHAR NOT NULL, symbol VARCHAR NOT NULL,
+            target VARCHAR NOT NULL, bar VARCHAR NOT NULL, horizon INTEGER NOT NULL,
+            model VARCHAR NOT NULL, trials INTEGER NOT NULL, complete INTEGER NOT NULL,
+            pruned INTEGER NOT NULL, failed INTEGER NOT NULL, best_value DOUBLE,
+            best_params VARCHAR, metric VARCHAR NOT NULL, budget_s DOUBLE, elapsed_s DOUBLE,
+            tuned_ts TIMESTAMP NOT NULL
+        );
+        """,
+    ),
 )
 
 #: stored record type -> table name

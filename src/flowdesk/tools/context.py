@@ -28,6 +28,10 @@ class LiveView(Protocol):
 
     def book_top(self, exchange: str, market: str, symbol: str, depth: int) -> dict[str, Any] | None: ...
 
+    def latest(self, exchange: str, market: str, symbol: str, kind: str) -> tuple | None:
+        """The newest record of ``kind`` (a record class name, e.g. ``"Quote"``) seen live."""
+        ...
+
 
 @dataclass
 class ToolContext:
@@ -35,6 +39,7 @@ class ToolContext:
     connection: duckdb.DuckDBPyConnection
     live: LiveView | None = None
     _local: threading.local = field(default_factory=threading.local)
+    _cursors: list[duckdb.DuckDBPyConnection] = field(default_factory=list)
 
     @contextmanager
     def db(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -43,7 +48,14 @@ class ToolContext:
         if cur is None:
             cur = self.connection.cursor()
             self._local.cursor = cur
+            self._cursors.append(cur)
         yield cur
+
+    def close(self) -> None:
+        """Close every cursor handed out (ends their transactions before a checkpoint)."""
+        for cur in self._cursors:
+            cur.close()
+        self._cursors.clear()
 
 
 _CONTEXT: ToolContext | None = None

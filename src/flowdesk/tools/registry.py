@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 F = TypeVar("F", bound=Callable[..., dict[str, Any]])
 
 #: modules that define tools; importing them fills the registry
-TOOL_MODULES = ("flowdesk.tools.market", "flowdesk.tools.orderflow")
+TOOL_MODULES = ("flowdesk.tools.market", "flowdesk.tools.orderflow", "flowdesk.tools.forecasting")
 
 
 class ToolError(ValueError):

@@ -1,0 +1,92 @@
+"""Prediction intervals by split conformal prediction on cross-validation residuals.
+
+For lead time ``s`` the residuals ``y - f`` of the CV folds at that lead are sorted; with ``n``
+of them and miscoverage ``alpha = 1 - coverage`` the bounds are the
+``floor((n+1) alpha/2)``-th and ``ceil((n+1)(1 - alpha/2))``-th smallest residuals added to the
+point forecast (the finite-sample conformal quantiles), and the median forecast is the point
+forecast plus the median residual, so ``lower <= median <= upper`` always holds. Too few
+residuals for the asked coverage is an error, not a narrower interval.
+
+Coverage is *measured*, not assumed: :func:`measured_coverage` walks the folds in time order and
+builds each fold's interval only from the residuals of folds whose outcomes were already known
+at that fold's training end, then counts how often the outcome fell inside.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from flowdesk.forecasting.errors import ForecastError
+from flowdesk.forecasting.validation import CVResult
+
+
+def min_calibration(coverage: float) -> int:
+    """Fewest residuals for which both conformal bounds are finite at ``coverage``."""
+    alpha = 1.0 - coverage
+    return max(1, math.ceil(2.0 / alpha) - 1)
+
+
+def _check(coverage: float) -> None:
+    if not 0.0 < coverage < 1.0:
+        raise ForecastError(f"coverage must be between 0 and 1, got {coverage}")
+
+
+def conformal_offsets(residuals: np.ndarray, coverage: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-step (lower, median, upper) residual offsets from ``residuals`` of shape
+    ``(n, steps)``. Raises :class:`ForecastError` when ``n`` is too small for ``coverage``."""
+    _check(coverage)
+    r = np.sort(residuals, axis=0)
+    n = r.shape[0]
+    alpha = 1.0 - coverage
+    k_lo = math.floor((n + 1) * alpha / 2)
+    k_hi = math.ceil((n + 1) * (1 - alpha / 2))
+    if k_lo < 1 or k_hi > n:
+        raise ForecastError(
+            f"{n} calibration residuals are too few for a {coverage:.0%} interval "
+            f"(need at least {min_calibration(coverage)})"
+        )
+    return r[k_lo - 1], np.median(r, axis=0), r[k_hi - 1]
+
+
+@dataclass(frozen=True)
+class Interval:
+    point: np.ndarray
+    median: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    coverage: float
+    n_calibration: int
+
+
+def interval(point: np.ndarray, residuals: np.ndarray, coverage: float, nonneg: bool = False) -> Interval:
+    """Conformal interval around ``point`` (length = steps of ``residuals``)."""
+    lo, mid, hi = conformal_offsets(residuals[:, : len(point)], coverage)
+    lower, median, upper = point + lo, point + mid, point + hi
+    if nonneg:  # the target cannot go below zero; clipping never removes a possible outcome
+        lower, median, upper = (np.maximum(a, 0.0) for a in (lower, median, upper))
+    return Interval(point, median, lower, upper, coverage, residuals.shape[0])
+
+
+def measured_coverage(res: CVResult, coverage: float, lead: int | None = None) -> dict[str, float | int | None]:
+    """Share of CV outcomes inside intervals calibrated only on earlier, already-resolved folds.
+
+    Returns ``{"nominal", "measured", "n"}``; ``measured`` is None when no fold had enough
+    earlier residuals."""
+    _check(coverage)
+    need = min_calibration(coverage)
+    cols = slice(None) if lead is None else slice(lead - 1, lead)
+    hits, total = 0, 0
+    if res.ok:
+        resid = res.residuals[:, cols]
+        for k in range(len(res.folds)):
+            known = res.known_before(k)
+            if len(known) < need:
+                continue
+            lo, _, hi = conformal_offsets(resid[known], coverage)
+            inside = (resid[k] >= lo) & (resid[k] <= hi)
+            hits += int(inside.sum())
+            total += inside.size
+    return {"nominal": coverage, "measured": hits / total if total else None, "n": total}

@@ -1,0 +1,98 @@
+"""The one reconnecting WebSocket loop every venue feed runs on.
+
+Backoff is exponential with full jitter (delay drawn uniformly from 0..min(cap, base·2^n)),
+reset once a connection has delivered data. The feed supplies the URL, what to send on open
+(subscriptions, pings) and a frame handler; networking and retry live here only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+
+import websockets
+from websockets.asyncio.client import ClientConnection, connect
+
+from flowdesk.streaming.health import FeedHealth
+
+log = logging.getLogger(__name__)
+
+FrameHandler = Callable[[str | bytes, int], None]
+OpenHandler = Callable[[ClientConnection], Awaitable[None]]
+
+
+def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: random.Random) -> float:
+    """Full-jitter exponential backoff for the ``attempt``-th consecutive failure (0-based)."""
+    return rng.uniform(0, min(max_s, initial_s * (2**attempt)))
+
+
+async def run_connection(
+    url: Callable[[], str],
+    on_frame: FrameHandler,
+    health: FeedHealth,
+    stop: asyncio.Event,
+    *,
+    on_open: OpenHandler | None = None,
+    on_close: Callable[[], None] | None = None,
+    initial_s: float = 0.5,
+    max_s: float = 30.0,
+) -> None:
+    """Connect, read frames into ``on_frame(raw, recv_ns)`` and reconnect until ``stop`` is set."""
+    rng = random.Random()
+    attempt = 0
+    while not stop.is_set():
+        target = url()
+        health.url = target
+        got_data = False
+        try:
+            async with connect(target, max_size=None, compression=None, open_timeout=10) as ws:
+                health.connected = True
+                health.connects += 1
+                if on_open is not None:
+                    await on_open(ws)
+                got_data = await _read(ws, on_frame, health, stop)
+        except (TimeoutError, OSError, websockets.WebSocketException) as exc:
+            health.error(f"{type(exc).__name__}: {exc}")
+        finally:
+            if health.connected:
+                health.connected = False
+                if on_close is not None:
+                    on_close()
+        if stop.is_set():
+            break
+        health.reconnects += 1
+        attempt = 0 if got_data else attempt + 1
+        delay = backoff_delay(attempt, initial_s, max_s, rng)
+        log.info("%s: reconnecting in %.2fs", health.venue, delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+
+
+async def _read(ws: ClientConnection, on_frame: FrameHandler, health: FeedHealth, stop: asyncio.Event) -> bool:
+    """Read until the socket closes or ``stop`` is set; return whether any frame arrived."""
+    closer = asyncio.ensure_future(_close_when(stop, ws))
+    got = False
+    time_ns = time.time_ns
+    try:
+        async for raw in ws:
+            ns = time_ns()
+            on_frame(raw, ns)
+            health.messages += 1
+            health.last_message_ns = ns
+            got = True
+    except websockets.ConnectionClosed as exc:
+        health.error(f"connection closed: {exc}")
+    finally:
+        closer.cancel()
+    if not stop.is_set():
+        health.error(f"connection closed by peer (code {ws.close_code})")
+    return got
+
+
+async def _close_when(stop: asyncio.Event, ws: ClientConnection) -> None:
+    await stop.wait()
+    await ws.close()

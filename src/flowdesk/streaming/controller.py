@@ -1,0 +1,141 @@
+"""The streaming controller: runs every enabled venue feed into one storage writer.
+
+It owns the batcher (records -> batches), the periodic jobs that do not belong to one venue
+(book snapshots and depth bands at a fixed cadence, flush timer, message-rate ticks, retention)
+and the read side the tools use (:class:`flowdesk.tools.context.LiveView`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from flowdesk.settings import Settings
+from flowdesk.storage.retention import retention_statements
+from flowdesk.storage.store import Store
+from flowdesk.storage.writer import BatchWriter
+from flowdesk.streaming.batcher import Batcher
+from flowdesk.streaming.feeds.binance_usdm import BinanceUsdmFeed
+
+log = logging.getLogger(__name__)
+
+FEEDS = {"binance_usdm": BinanceUsdmFeed}
+MAINTENANCE_EVERY_S = 3600.0
+
+
+class Controller:
+    """Start with :meth:`run`; stop by setting the ``stop`` event passed to it."""
+
+    def __init__(self, settings: Settings, store: Store, writer: BatchWriter, retention: bool = True) -> None:
+        self.settings = settings
+        self.retention = retention
+        self.store = store
+        self.writer = writer
+        self.batcher = Batcher(writer, settings.writer_batch_rows)
+        self.feeds = [FEEDS[v.name](v, settings, self.batcher, writer.execute) for v in settings.enabled_venues()]
+        self._seed_trade_ids()
+
+    def _seed_trade_ids(self) -> None:
+        """Continue trade-id gap detection from what is stored, so a restart backfills too."""
+        cur = self.store.connection.cursor()
+        for feed in self.feeds:
+            rows = cur.execute(
+                "SELECT symbol, max(trade_id) FROM trades WHERE exchange = ? AND market = ? "
+                "AND source = 'ws' GROUP BY symbol",
+                [feed.exchange, feed.market],
+            ).fetchall()
+            feed.last_trade_id.update({sym: int(mx) for sym, mx in rows if sym in feed.venue.symbols})
+        cur.close()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        jobs = [
+            asyncio.ensure_future(self._every(stop, self.settings.writer_flush_interval_s, self.batcher.flush)),
+            asyncio.ensure_future(self._every(stop, self.settings.book_snapshot_interval_s, self._snapshot_books)),
+            asyncio.ensure_future(self._every(stop, 1.0, self._tick_rates)),
+        ]
+        if self.retention:
+            jobs.append(asyncio.ensure_future(self._every(stop, MAINTENANCE_EVERY_S, self._maintain)))
+        try:
+            await asyncio.gather(*(feed.run(stop) for feed in self.feeds))
+        finally:
+            for job in jobs:
+                job.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+            self.batcher.flush()
+
+    async def _every(self, stop: asyncio.Event, period_s: float, fn: Any) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=period_s)
+                return  # stopping: the caller does the final flush
+            except TimeoutError:
+                pass
+            try:
+                fn()
+            except Exception as exc:  # a failing periodic job must not stop the collector
+                log.exception("periodic job %s failed", getattr(fn, "__name__", fn))
+                for feed in self.feeds:
+                    feed.health.error(f"{getattr(fn, '__name__', fn)}: {exc}")
+
+    def _snapshot_books(self) -> None:
+        now_ms = time.time_ns() // 1_000_000
+        for feed in self.feeds:
+            self.batcher.extend(
+                feed.snapshot_rows(now_ms, self.settings.book_snapshot_levels, self.settings.depth_band_pcts)
+            )
+
+    def _tick_rates(self) -> None:
+        now = time.time_ns()
+        for feed in self.feeds:
+            feed.health.tick_rate(now)
+
+    def _maintain(self) -> None:
+        """Retention then CHECKPOINT, queued on the writer so they never race a write batch."""
+        for sql, params in retention_statements(self.settings.retention_days):
+            self.writer.execute(sql, params)
+        self.writer.execute("CHECKPOINT")
+
+    # ---- LiveView --------------------------------------------------------------------------
+
+    def feed_for(self, exchange: str, market: str) -> BinanceUsdmFeed | None:
+        for feed in self.feeds:
+            if feed.exchange == exchange and feed.market == market:
+                return feed
+        return None
+
+    def feed_status(self) -> list[dict[str, Any]]:
+        now = time.time_ns()
+        wstats = self.writer.stats()
+        out = []
+        for feed in self.feeds:
+            d = feed.health.as_dict(now)
+            d["exchange"], d["market"], d["symbols"] = feed.exchange, feed.market, list(feed.venue.symbols)
+            d["streams"] = list(feed.venue.streams)
+            d["books"] = {s: feed.book_state(s, now) for s in feed.books}
+            d["writer"] = {
+                "rows_written": wstats.get("rows_written", {}),
+                "queue_depth": wstats.get("queue_depth"),
+                "queue_capacity": wstats.get("queue_capacity"),
+                "errors": wstats.get("errors"),
+                "last_error": wstats.get("last_error"),
+                "pending_rows": self.batcher.count,
+            }
+            out.append(d)
+        return out
+
+    def latest(self, exchange: str, market: str, symbol: str, kind: str) -> tuple | None:
+        feed = self.feed_for(exchange, market)
+        return None if feed is None else feed.latest.get((symbol, kind))
+
+    def book_top(self, exchange: str, market: str, symbol: str, depth: int) -> dict[str, Any] | None:
+        feed = self.feed_for(exchange, market)
+        if feed is None or symbol not in feed.books:
+            return None
+        sb = feed.books[symbol]
+        state = feed.book_state(symbol, time.time_ns()) or {}
+        if not sb.synced:
+            return {**state, "bids": [], "asks": []}
+        bids, asks = sb.book.top(depth)
+        return {**state, "bids": bids, "asks": asks}
