@@ -10,7 +10,8 @@ Input drift compares a reference window of the series with the recent window:
 Error drift watches the stream of absolute forecast errors:
 
 * **Page-Hinkley** on errors standardized by the reference part's mean and standard deviation:
-  ``m_t = sum (x_i - mean_t - delta)``, alarm when ``m_t - min m > lambda``. With
+  ``m_t = sum (x_i - mean_t - delta)``, alarm when ``m_t - min m > lambda``, restarting after
+  an alarm. With
   ``delta = 0.1`` and ``lambda = 25`` (in standard deviations) the in-control run length of the
   equivalent CUSUM is about 9,000 bars (Siegmund's approximation) and a one-sigma rise in the
   error is flagged after about 28 bars.
@@ -68,13 +69,23 @@ def psi_check(reference: np.ndarray, recent: np.ndarray, threshold: float = 0.25
     return Finding("psi", "target values", value, threshold, value > threshold, f"PSI {value:.4f}: {level}")
 
 
-def page_hinkley(x: np.ndarray, delta: float = 0.1) -> np.ndarray:
-    """The Page-Hinkley statistic for a rise in mean at every index of ``x`` (standardized, so
-    that ``delta`` is in its units): ``m_t - min(0, m_1..m_t)``."""
-    n = np.arange(1, len(x) + 1)
-    running_mean = np.cumsum(x) / n
-    m = np.cumsum(x - running_mean - delta)
-    return m - np.minimum.accumulate(np.minimum(m, 0.0))
+def page_hinkley(x: np.ndarray, delta: float = 0.1, lam: float = 25.0) -> tuple[list[int], np.ndarray]:
+    """Alarm indices of the Page-Hinkley test for a rise in the mean of ``x`` (standardized, so
+    ``delta`` and ``lam`` are in its units), restarting after each alarm, and the statistic
+    ``m_t - min(0, m_1..m_t)`` at every index."""
+    alarms: list[int] = []
+    stat = np.zeros(len(x))
+    count, mean, m, m_min = 0, 0.0, 0.0, 0.0
+    for i, v in enumerate(x):
+        count += 1
+        mean += (v - mean) / count
+        m += v - mean - delta
+        m_min = min(m_min, m)
+        stat[i] = m - m_min
+        if stat[i] > lam:
+            alarms.append(i)
+            count, mean, m, m_min = 0, 0.0, 0.0, 0.0
+    return alarms, stat
 
 
 class Adwin:
@@ -139,15 +150,16 @@ def error_drift(errors: np.ndarray, n_reference: int, delta: float = 0.002, ph_d
         raise ForecastError("error drift needs at least 20 reference and 5 recent errors")
     ref = a[:n_reference]
     sd = float(ref.std()) or 1.0
-    stat = page_hinkley((a - ref.mean()) / sd, ph_delta)
-    alarms = np.flatnonzero(stat > ph_lambda)
-    late = alarms[alarms >= n_reference]
+    alarms, stat = page_hinkley((a - ref.mean()) / sd, ph_delta, ph_lambda)
+    late = [i for i in alarms if i >= n_reference]
     peak = float(stat[n_reference:].max())
-    where = f"; alarm from {len(a) - int(late[0])} errors ago" if len(late) else "; no alarm"
-    if len(alarms) and alarms[0] < n_reference:
-        where += " (the statistic already passed the threshold inside the reference period)"
-    ph = Finding("page_hinkley", "forecast errors", peak, ph_lambda, bool(len(late)),
-                 f"max statistic after the reference {peak:.2f} (alarm > {ph_lambda} reference sd){where}")
+    where = f"; last alarm {len(a) - late[-1]} errors ago" if late else "; no alarm"
+    early = len(alarms) - len(late)
+    if early:
+        where += f" ({early} alarm(s) inside the reference period)"
+    ph = Finding("page_hinkley", "forecast errors", peak, ph_lambda, bool(late),
+                 f"{len(late)} alarm(s) after the reference, max statistic {peak:.2f} "
+                 f"(alarm > {ph_lambda} reference sd, restarts after an alarm){where}")
     cuts = [i for i in adwin_changes(a, delta) if i >= n_reference]
     ad = Finding("adwin", "forecast errors", float(len(cuts)), 0.0, bool(cuts),
                  f"{len(cuts)} window cut(s) after the reference period (delta {delta})"

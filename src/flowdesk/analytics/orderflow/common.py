@@ -176,6 +176,12 @@ class Grid:
             return f"CAST(round({column} / $tick) AS BIGINT)"
         return f"CAST(floor({column} / $tick + 1e-9) AS BIGINT)"
 
+    def tick_of(self, prices: np.ndarray) -> np.ndarray:
+        """Tick indices of prices, exactly as :meth:`tick_sql` computes them in SQL."""
+        if self.tick_known:
+            return np.round(prices / self.tick).astype(np.int64)
+        return np.floor(prices / self.tick + 1e-9).astype(np.int64)
+
     def row_of_tick(self, ticks: np.ndarray) -> np.ndarray:
         return np.floor_divide(ticks, self.row_ticks)
 
@@ -224,8 +230,9 @@ def make_grid(tick: float | None, row_ticks: int, row_size: float | None, symbol
 
 
 def qty(values: Any) -> Any:
-    """Quantities rounded to :data:`QTY_DECIMALS` (arrays or scalars)."""
-    return np.round(values, QTY_DECIMALS)
+    """Quantities rounded to :data:`QTY_DECIMALS` (arrays or scalars); ``+ 0.0`` turns the
+    ``-0.0`` that float noise can leave into ``0.0``."""
+    return np.round(values, QTY_DECIMALS) + 0.0
 
 
 def to_list(values: np.ndarray) -> list[Any]:

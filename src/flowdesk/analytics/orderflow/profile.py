@@ -89,29 +89,31 @@ class ProfileRows:
 def load_profiles(
     cur: duckdb.DuckDBPyConnection, key: MarketKey, grid: Grid, edges_ms: list[int], source: str = "trades"
 ) -> list[ProfileRows]:
-    """Profile rows for each interval ``[edges[k], edges[k+1])`` in one scan of the trades."""
-    bounds = {f"b{k}": e for k, e in enumerate(edges_ms[1:-1], start=1)}
-    part = "0" if not bounds else (
-        "CASE " + " ".join(f"WHEN ts < ${name} THEN {k - 1}" for k, name in enumerate(bounds, 1)) + f" ELSE {len(bounds)} END"
-    )
-    params = window_params(key, edges_ms[0], edges_ms[-1], tick=grid.tick)
-    params.update({k: ms_to_dt(v) for k, v in bounds.items()})
+    """Profile rows for each interval ``[edges[k], edges[k+1])`` in one scan of the trades.
+
+    The group key packs (row, interval) into one integer, ``row * parts + part``: one
+    integer hash key is markedly faster in DuckDB than two columns."""
+    parts = len(edges_ms) - 1
+    bounds = {f"b{k}": ms_to_dt(e) for k, e in enumerate(edges_ms[1:-1], start=1)}
+    part = " + ".join(f"(ts >= ${name})::INTEGER" for name in bounds) or "0"
     sql = f"""
-        SELECT part, row_, sum(qty) AS volume, sum(CASE WHEN side = 'buy' THEN qty ELSE 0 END) AS buy,
+        SELECT k, sum(qty) AS volume, sum(CASE WHEN side = 'buy' THEN qty ELSE 0 END) AS buy,
                count(*) AS trades, sum(price * qty) AS pq, sum(price * price * qty) AS ppq
-        FROM (SELECT {part} AS part, floor({grid.tick_sql()} / {grid.row_ticks})::BIGINT AS row_,
-                     price, qty, side
+        FROM (SELECT ({grid.tick_sql()} // {grid.row_ticks}) * {parts} + {part} AS k, price, qty, side
               FROM {relation_name(source)} WHERE {key.where()} AND ts >= $t0 AND ts < $t1)
-        GROUP BY part, row_ ORDER BY part, row_
+        GROUP BY k
     """
-    t = cur.sql(sql, params=params).fetchnumpy()
+    t = cur.sql(sql, params={**window_params(key, edges_ms[0], edges_ms[-1], tick=grid.tick), **bounds}).fetchnumpy()
+    order = np.argsort(np.asarray(t["k"], np.int64), kind="stable")
+    k = np.asarray(t["k"], np.int64)[order]
+    cols = {name: np.asarray(t[name])[order] for name in ("volume", "buy", "trades", "pq", "ppq")}
     out = []
-    for k in range(len(edges_ms) - 1):
-        sel = t["part"] == k
+    for p in range(parts):
+        sel = k % parts == p
         out.append(ProfileRows(
-            row=np.asarray(t["row_"][sel], np.int64), volume=np.asarray(t["volume"][sel], np.float64),
-            buy=np.asarray(t["buy"][sel], np.float64), trades=np.asarray(t["trades"][sel], np.int64),
-            sum_pq=np.asarray(t["pq"][sel], np.float64), sum_ppq=np.asarray(t["ppq"][sel], np.float64),
+            row=k[sel] // parts, volume=cols["volume"][sel].astype(np.float64), buy=cols["buy"][sel].astype(np.float64),
+            trades=cols["trades"][sel].astype(np.int64), sum_pq=cols["pq"][sel].astype(np.float64),
+            sum_ppq=cols["ppq"][sel].astype(np.float64),
         ))
     return out
 

@@ -19,7 +19,6 @@ import duckdb
 import numpy as np
 
 from flowdesk.analytics.orderflow.common import (
-    MINUTE_MS,
     Grid,
     MarketKey,
     OrderflowError,
@@ -109,8 +108,8 @@ def session_starts(start_ms: int, end_ms: int, tz: ZoneInfo) -> np.ndarray:
 
 @dataclass(frozen=True)
 class MinuteStats:
-    """One row per minute with trades, minutes counted from the load's start: the minute's
-    start (epoch ms), lowest and highest tick index and volume."""
+    """One row per UTC minute with trades: the minute's start (epoch ms), lowest and highest
+    tick index and volume."""
 
     minute_ms: np.ndarray
     lo_tick: np.ndarray
@@ -125,17 +124,19 @@ class MinuteStats:
 def load_minutes(
     cur: duckdb.DuckDBPyConnection, key: MarketKey, grid: Grid, start_ms: int, end_ms: int, source: str = "trades"
 ) -> MinuteStats:
-    """Per-minute low/high/volume over ``[start_ms, end_ms)``, minutes aligned on ``start_ms``."""
+    """Per-minute low/high (tick index) and volume over ``[start_ms, end_ms)``, one row per UTC
+    minute with trades. ``date_trunc`` is DuckDB's fastest bucketing; ticks are taken from the
+    minute's min/max price (the same rounding as everywhere, done on 1,440 rows a day)."""
     sql = f"""
-        SELECT $s0 + (epoch_ms(ts) - $s0) // {MINUTE_MS} * {MINUTE_MS} AS m,
-               min({grid.tick_sql()}) AS lo, max({grid.tick_sql()}) AS hi, sum(qty) AS v
-        FROM {relation_name(source)} WHERE {key.where()} AND ts >= $t0 AND ts < $t1
-        GROUP BY m ORDER BY m
+        SELECT epoch_ms(m) AS m, lo, hi, v FROM (
+            SELECT date_trunc('minute', ts) AS m, min(price) AS lo, max(price) AS hi, sum(qty) AS v
+            FROM {relation_name(source)} WHERE {key.where()} AND ts >= $t0 AND ts < $t1 GROUP BY m)
+        ORDER BY m
     """
-    t = cur.sql(sql, params=window_params(key, start_ms, end_ms, tick=grid.tick, s0=start_ms)).fetchnumpy()
+    t = cur.sql(sql, params=window_params(key, start_ms, end_ms)).fetchnumpy()
     return MinuteStats(
-        np.asarray(t["m"], np.int64), np.asarray(t["lo"], np.int64),
-        np.asarray(t["hi"], np.int64), np.asarray(t["v"], np.float64),
+        np.asarray(t["m"], np.int64), grid.tick_of(np.asarray(t["lo"], np.float64)),
+        grid.tick_of(np.asarray(t["hi"], np.float64)), np.asarray(t["v"], np.float64),
     )
 
 

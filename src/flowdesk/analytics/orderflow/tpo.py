@@ -66,13 +66,13 @@ class TpoProfile:
 
 
 def build_tpo(minutes: MinuteStats, grid: Grid, start_ms: int, end_ms: int, value_area_pct: float) -> TpoProfile | None:
-    """TPO profile of ``[start_ms, end_ms)`` from one-minute stats aligned on ``start_ms``;
-    None when nothing traded."""
-    sel = minutes.between(start_ms, end_ms)
+    """TPO profile of ``[start_ms, end_ms)`` from one-minute stats; periods count from
+    ``start_ms`` rounded down to its minute. None when nothing traded."""
+    sel = minutes.between(start_ms // MINUTE_MS * MINUTE_MS, end_ms)
     m = minutes.minute_ms[sel]
     if len(m) == 0:
         return None
-    period = (m - start_ms) // TPO_PERIOD_MS
+    period = (m - start_ms // MINUTE_MS * MINUTE_MS) // TPO_PERIOD_MS
     starts = np.concatenate(([0], np.flatnonzero(np.diff(period)) + 1))
     p_lo = np.minimum.reduceat(minutes.lo_tick[sel], starts)
     p_hi = np.maximum.reduceat(minutes.hi_tick[sel], starts)
