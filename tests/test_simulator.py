@@ -438,3 +438,62 @@ async def follow_book(ws: ClientConnection, book: ClientBook, n: int) -> dict[st
             assert round(float(data["p"]) * 10) == float(data["p"]) * 10
             checked["trades"] += 1
     return checked
+
+
+def test_two_captures_merge_by_receive_time(btc_capture: Path, eth_capture: Path, tmp_path: Path) -> None:
+    caps = [small_capture(c, tmp_path / f"{i}.gz", lines=400) for i, c in enumerate((btc_capture, eth_capture))]
+    expected = sorted(
+        ((ns, raw) for c in caps for ns, raw in iter_capture(c) if "@bookTicker" in raw), key=lambda x: x[0]
+    )
+
+    async def main() -> None:
+        config = SimulatorConfig(mode="replay", captures=caps, speed=0)
+        async with running(config) as sim, httpx.AsyncClient(base_url=sim.rest_url) as http:
+            for sym, cap in zip(("BTCUSDT", "ETHUSDT"), caps, strict=True):
+                depth = (await http.get("/fapi/v1/depth", params={"symbol": sym, "limit": 5})).json()
+                assert depth["lastUpdateId"] == capture_snapshot(cap)["lastUpdateId"]
+            async with ws_connect(f"{sim.ws_url}/stream?streams=btcusdt@bookTicker/ethusdt@bookTicker") as ws:
+                got = await recv_n(ws, len(expected))
+        assert got == [raw for _, raw in expected]
+        assert {json.loads(m)["data"]["s"] for m in got} == {"BTCUSDT", "ETHUSDT"}
+
+    asyncio.run(main())
+
+
+def test_replay_clock_follows_receive_times_scaled_by_speed(btc_capture: Path, tmp_path: Path) -> None:
+    cap = small_capture(btc_capture, tmp_path / "small.gz", lines=400)
+    ns = [n for n, _ in iter_capture(cap)]
+    span_s = (ns[-1] - ns[0]) / 1e9  # about 2 s of capture
+    speed = span_s / 0.8  # -> about 0.8 s of replay
+
+    async def main() -> float:
+        config = SimulatorConfig(mode="replay", captures=[cap], speed=speed)
+        async with running(config) as sim, ws_connect(f"{sim.ws_url}/ws/btcusdt@bookTicker") as ws:
+            await ws.recv()
+            t0 = asyncio.get_running_loop().time()
+            assert await sim.wait_replay_done(10)
+            return asyncio.get_running_loop().time() - t0
+
+    assert 0.6 < asyncio.run(main()) < 2.0
+
+
+def test_producer_pauses_while_no_client_subscribes(btc_capture: Path, tmp_path: Path) -> None:
+    cap = small_capture(btc_capture, tmp_path / "small.gz", lines=400)  # 2 s of capture
+    trades = of_stream(capture_lines(cap), "trade")
+
+    async def main() -> None:
+        async with running(SimulatorConfig(mode="replay", captures=[cap], speed=4)) as sim:
+            assert sim.stats["frames_produced"] == 0, "nothing before the first subscription"
+            async with ws_connect(f"{sim.ws_url}/ws/btcusdt@trade") as ws:
+                first = json.loads(await ws.recv())
+            await asyncio.sleep(0.2)
+            produced = sim.stats["frames_produced"]
+            await asyncio.sleep(0.3)
+            assert sim.stats["frames_produced"] == produced and not sim.stats["finished"]
+            async with ws_connect(f"{sim.ws_url}/ws/btcusdt@trade") as ws:
+                resumed = json.loads(await ws.recv())
+                assert await sim.wait_replay_done(10)
+            assert first["t"] == trades[0]["t"] < resumed["t"] <= trades[-1]["t"]
+            assert sim.stats["connections"] == 2
+
+    asyncio.run(main())

@@ -8,7 +8,7 @@ import signal
 import sys
 
 from flowdesk.server.app import Runtime
-from flowdesk.server.run import point_venues_at
+from flowdesk.server.run import point_venues_at, simulator_symbols
 from flowdesk.settings import Settings
 
 
@@ -20,7 +20,7 @@ async def collect(settings: Settings, simulator_config: object | None = None, du
 
         sim = Simulator(simulator_config)  # type: ignore[arg-type]
         await sim.start()
-        settings = point_venues_at(settings, sim.ws_url, sim.rest_url, list(getattr(sim, "symbols", []) or []))
+        settings = point_venues_at(settings, sim.ws_url, sim.rest_url, simulator_symbols(sim))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     runtime = Runtime(settings)
     loop = asyncio.get_running_loop()

@@ -17,6 +17,12 @@ from flowdesk.settings import Settings
 log = logging.getLogger(__name__)
 
 
+def simulator_symbols(sim: object) -> list[str]:
+    """The symbols the simulator serves (from the capture in replay mode)."""
+    source = getattr(sim, "source", None)
+    return [str(s).upper() for s in getattr(source, "symbols", [])]
+
+
 def point_venues_at(settings: Settings, ws_url: str, rest_url: str, symbols: list[str] | None) -> Settings:
     """Settings whose every venue talks to ``ws_url``/``rest_url`` (the simulator)."""
     venues = {}
@@ -35,7 +41,7 @@ async def serve(settings: Settings, simulator_config: object | None = None, coll
 
         sim = Simulator(simulator_config)  # type: ignore[arg-type]
         await sim.start()
-        settings = point_venues_at(settings, sim.ws_url, sim.rest_url, list(getattr(sim, "symbols", []) or []))
+        settings = point_venues_at(settings, sim.ws_url, sim.rest_url, simulator_symbols(sim))
         print(f"simulator: ws {sim.ws_url}  rest {sim.rest_url}", file=sys.stderr, flush=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # a replayed capture is old data by design: the retention job would delete it on its first run

@@ -66,9 +66,10 @@ def latest_row(ctx: ToolContext, table: str, columns: str, exchange: str, market
             "ORDER BY ts DESC LIMIT 1",
             [exchange, market, symbol],
         )
-        row = res.fetchone()
-        if row is None:
+        rows = res.fetchall()  # never leave a result half-read on a shared cursor
+        if not rows:
             return None
+        row = rows[0]
         names = [d[0] for d in res.description]
     return dict(zip(names, row, strict=True))
 

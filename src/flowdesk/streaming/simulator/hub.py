@@ -46,10 +46,11 @@ def _payload(frame: bytes) -> bytes:
 
 
 class Source(Protocol):
+    """What the hub needs from a replay or synthetic source."""
+
     symbols: list[str]
     streams: set[str]
     mark_from_mid: set[str]
-    loop: bool
 
     def initial_frames(self) -> list[Frame]: ...
 
@@ -72,7 +73,8 @@ class Client:
         self.closed = False
         self.trigger = -1  # `sent` value at which a fault check runs
         # frames can be written pre-framed only when no extension (compression) was negotiated
-        self.fast = _FAST and not getattr(conn.protocol, "extensions", None)
+        # and the connection exposes its transport (else: websockets' own send)
+        self.fast = _FAST and getattr(conn, "transport", None) is not None and not getattr(conn.protocol, "extensions", None)
 
     def subscribe(self, names: Iterable[str]) -> None:
         for name in names:
@@ -98,6 +100,8 @@ class Hub:
         self.produced = 0
         self.sent_by_gone = 0
         self.drop_left = 0
+        self._start = 0.0  # loop time the replay clock started
+        self._paused = 0.0  # seconds spent paused since
 
     # --- connections --------------------------------------------------------------------
     def add(self, client: Client) -> None:
@@ -138,10 +142,9 @@ class Hub:
     # --- producer -----------------------------------------------------------------------
     async def produce(self) -> None:
         """Run the source to its end (never, when it loops)."""
-        loop = asyncio.get_running_loop()
         await self.active.wait()
-        start, paused, pending = loop.time(), 0.0, 0
-        apply, faults = self.state.apply, self.faults
+        self._start = asyncio.get_running_loop().time()
+        apply, faults, pending = self.state.apply, self.faults, 0
         for frame in self.source.frames():
             self.produced += 1
             if self.drop_left:
@@ -149,17 +152,8 @@ class Hub:
                 faults.fired["dropped_frames"] += 1
                 apply(frame)
                 continue
-            if not self.active.is_set():
-                await self.flush()
-                t = loop.time()
-                await self.active.wait()
-                paused += loop.time() - t
-            if self.speed > 0:
-                wait = start + paused + frame.t_ns / 1e9 / self.speed - loop.time()
-                if wait > MAX_LATENESS_S:
-                    await self.flush()
-                    pending = 0
-                    await asyncio.sleep(wait)
+            if (self.speed > 0 or not self.active.is_set()) and await self._pace(frame):
+                pending = 0
             apply(frame)
             if frame.kind == DEPTH and faults.skip_depth_pending and faults.skip_this_depth():
                 continue
@@ -171,6 +165,24 @@ class Hub:
         await self.flush()
         self.finished = True
         self.done.set()
+
+    async def _pace(self, frame: Frame) -> bool:
+        """Wait while nobody subscribes (the clock stops too), then until the frame is due on
+        the replay clock; True when the buffers were flushed meanwhile."""
+        loop, flushed = asyncio.get_running_loop(), False
+        if not self.active.is_set():
+            await self.flush()
+            t = loop.time()
+            await self.active.wait()
+            self._paused += loop.time() - t
+            flushed = True
+        if self.speed > 0:
+            wait = self._start + self._paused + frame.t_ns / 1e9 / self.speed - loop.time()
+            if wait > MAX_LATENESS_S:
+                await self.flush()
+                await asyncio.sleep(wait)
+                flushed = True
+        return flushed
 
     def deliver(self, frame: Frame) -> None:
         """Queue the frame's messages for every subscriber (the hot path)."""
@@ -217,7 +229,7 @@ class Hub:
     async def flush(self) -> None:
         """Write every buffer, then wait for the sockets to drain (and yield to the loop)."""
         written = []
-        for c in self.clients:
+        for c in list(self.clients):
             if c.buf and not c.closed:
                 buf, c.buf = c.buf, []
                 if c.fast and self._write(c, buf):

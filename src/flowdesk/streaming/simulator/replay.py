@@ -127,24 +127,32 @@ def _symbol_of(name: str, data: Any) -> str:
 def _attribute_snapshots(entries: list[Entry]) -> None:
     """A bare ``{"lastUpdateId":...}`` line names no symbol: give it the file's only symbol,
     or in a multi-symbol file the one whose prices are closest to the snapshot's best bid."""
+    snapshots = [data for _, name, data, _ in entries if name is None]
+    if not snapshots:
+        return
+    symbols = {name.partition("@")[0].upper() for name in {e[1] for e in entries if e[1] is not None}}
+    prices = {} if len(symbols) < 2 else _first_prices(entries)
+    for data in snapshots:
+        explicit = data.get("symbol") or data.get("s")
+        if explicit:
+            data["__symbol__"] = str(explicit).upper()
+        elif len(symbols) == 1:
+            data["__symbol__"] = next(iter(symbols))
+        elif prices and data.get("bids"):
+            best = float(data["bids"][0][0])
+            data["__symbol__"] = min(prices, key=lambda s: abs(math.log(prices[s] / best)))
+
+
+def _first_prices(entries: list[Entry]) -> dict[str, float]:
+    """The first price (trade, quote or candle) seen for each symbol."""
     prices: dict[str, float] = {}
     for _, name, data, _raw in entries:
         if name is not None and isinstance(data, dict):
             price = data.get("p") or data.get("b") or data.get("c")
             sym = _symbol_of(name, data)
-            if isinstance(price, str) and float(price) > 0 and sym not in prices:
+            if isinstance(price, str) and sym not in prices and float(price) > 0:
                 prices[sym] = float(price)
-    for _, name, data, _raw in entries:
-        if name is not None:
-            continue
-        explicit = data.get("symbol") or data.get("s")
-        if explicit:
-            data["__symbol__"] = str(explicit).upper()
-        elif len(prices) == 1:
-            data["__symbol__"] = next(iter(prices))
-        elif prices and data.get("bids"):
-            best = float(data["bids"][0][0])
-            data["__symbol__"] = min(prices, key=lambda s: abs(math.log(prices[s] / best)))
+    return prices
 
 
 class _FrameBuilder:
@@ -157,6 +165,7 @@ class _FrameBuilder:
         self.native = set(names)
         self.mids: dict[str, float] = {}
         self.periodic: dict[str, Periodic] = {}
+        self.names: dict[str, tuple[str, str]] = {}  # stream name -> (canonical key, symbol)
 
     def run(self) -> None:
         for ns, name, data, raw in self.merged:
@@ -164,16 +173,24 @@ class _FrameBuilder:
             if name is None:
                 self._snapshot(t, data)
                 continue
-            sym = _symbol_of(name, data)
-            if sym not in self.cap.symbols:
-                self.cap.symbols.append(sym)
+            key, sym = self.names.get(name) or self._new_name(name, data)
             e_ms = int(data.get("E") or data.get("T") or 0) if isinstance(data, dict) else 0
-            per = self._periodic(sym)
+            per = self.periodic[sym]
             if e_ms:
                 self.cap.frames.extend(per.advance(e_ms, t))
-            self.cap.frames.append(self._frame(t, e_ms, sym, canonical(name), data, raw))
+            self.cap.frames.append(self._frame(t, e_ms, sym, key, data, raw))
         for frame in self.cap.frames:
             self.cap.streams.update(k for k, _ in frame.outs)
+
+    def _new_name(self, name: str, data: Any) -> tuple[str, str]:
+        sym = _symbol_of(name, data)
+        if sym not in self.cap.symbols:
+            self.cap.symbols.append(sym)
+        self._periodic(sym)
+        found = (canonical(name), sym)
+        if not name.startswith("!"):  # all-market streams (!forceOrder@arr) mix symbols
+            self.names[name] = found
+        return found
 
     def _snapshot(self, t: int, data: dict[str, Any]) -> None:
         sym = data.get("__symbol__")

@@ -94,6 +94,7 @@ class Simulator:
         self.ws_url = f"ws://{bound[0]}:{bound[1]}"
         self.rest_url = f"http://{bound[0]}:{bound[1]}"
         self._producer = asyncio.get_running_loop().create_task(self.hub.produce())
+        self._producer.add_done_callback(_report_crash)
 
     async def stop(self) -> None:
         """Stop producing, close every connection and the listening socket."""
@@ -195,6 +196,11 @@ class Simulator:
                           "SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, SET_PROPERTY, GET_PROPERTY", "id": rid})
         self.hub.reroute()
         return _json({"result": None, "id": rid})
+
+
+def _report_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("simulator producer stopped", exc_info=task.exception())
 
 
 def _json(obj: Any) -> str:

@@ -214,7 +214,6 @@ class SyntheticSource:
             for kind in ("depth", "trade", "aggTrade", "bookTicker", "markPrice@1s", "markPrice", "forceOrder", "kline_1m")
         }
         self.mark_from_mid: set[str] = set()
-        self.loop = True  # endless
 
     def initial_frames(self) -> list[Frame]:
         return [m.snapshot_frame() for m in self.markets]
