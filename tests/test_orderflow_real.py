@@ -41,7 +41,9 @@ def _signed(frame: pd.DataFrame) -> pd.Series:
 
 def test_capture_is_what_the_tests_assume(trades: pd.DataFrame) -> None:
     assert len(trades) > 20_000 and trades["ts"].is_monotonic_increasing
-    assert trades["ts"].min() >= pd.Timestamp(START[:-1]) and trades["ts"].max() < pd.Timestamp(END[:-1])
+    assert trades["ts"].min() >= pd.Timestamp(START[:-1]) and trades["ts"].max() < pd.Timestamp(
+        END[:-1]
+    )
 
 
 def test_vwap_equals_independent_sum(trades: pd.DataFrame) -> None:
@@ -52,7 +54,10 @@ def test_vwap_equals_independent_sum(trades: pd.DataFrame) -> None:
     levels = get_key_levels("BTCUSDT")
     assert levels["today"]["date"] == "2024-08-08"
     assert levels["today"]["vwap"]["vwap"] == pytest.approx(expected, rel=1e-12)
-    assert levels["today"]["open"] == trades["price"].iloc[0] and levels["today"]["close"] == trades["price"].iloc[-1]
+    assert (
+        levels["today"]["open"] == trades["price"].iloc[0]
+        and levels["today"]["close"] == trades["price"].iloc[-1]
+    )
 
 
 def test_value_area_holds_at_least_the_percentage(trades: pd.DataFrame) -> None:
@@ -64,23 +69,38 @@ def test_value_area_holds_at_least_the_percentage(trades: pd.DataFrame) -> None:
     assert out["val"] <= out["poc"] <= out["vah"]
     assert rows.loc[rows["volume"].idxmax(), "price"] == out["poc"]
     by_price = trades.groupby("price")["qty"].sum()
-    assert dict(zip(rows["price"], rows["volume"], strict=True)) == pytest.approx(by_price.to_dict())
+    assert dict(zip(rows["price"], rows["volume"], strict=True)) == pytest.approx(
+        by_price.to_dict()
+    )
 
 
 def test_footprint_volume_per_bar_equals_trades(trades: pd.DataFrame) -> None:
     out = get_footprint("BTCUSDT", "1m", start=START, end=END, max_rows=50_000)
     minute = trades["ts"].dt.floor("1min")
-    expected = trades.assign(signed=_signed(trades), minute=minute).groupby("minute").agg(
-        volume=("qty", "sum"), signed=("signed", "sum"), n=("qty", "size"), high=("price", "max"), low=("price", "min"))
+    expected = (
+        trades.assign(signed=_signed(trades), minute=minute)
+        .groupby("minute")
+        .agg(
+            volume=("qty", "sum"),
+            signed=("signed", "sum"),
+            n=("qty", "size"),
+            high=("price", "max"),
+            low=("price", "min"),
+        )
+    )
     assert len(out["bars"]) == len(expected) and all(b["rows"] is not None for b in out["bars"])
     for bar, (minute_start, row) in zip(out["bars"], expected.iterrows(), strict=True):
         assert pd.Timestamp(bar["open_time"][:-1]) == minute_start
         assert bar["buy_volume"] + bar["sell_volume"] == pytest.approx(row["volume"], rel=1e-12)
         assert bar["delta"] == pytest.approx(row["signed"], abs=1e-9)
         assert (bar["trades"], bar["high"], bar["low"]) == (row["n"], row["high"], row["low"])
-        assert sum(bar["rows"]["buy"]) + sum(bar["rows"]["sell"]) == pytest.approx(row["volume"], rel=1e-12)
+        assert sum(bar["rows"]["buy"]) + sum(bar["rows"]["sell"]) == pytest.approx(
+            row["volume"], rel=1e-12
+        )
         prices = set(trades.loc[minute == minute_start, "price"])
-        assert set(bar["rows"]["price"]) == prices  # one-tick rows: every row is a traded price, exactly
+        assert (
+            set(bar["rows"]["price"]) == prices
+        )  # one-tick rows: every row is a traded price, exactly
 
 
 def test_max_min_delta_match_running_sum(trades: pd.DataFrame) -> None:
@@ -101,12 +121,20 @@ def test_cvd_end_equals_signed_volume(trades: pd.DataFrame) -> None:
 
 
 def test_stacked_zones_hold_status_checked_against_trades(trades: pd.DataFrame) -> None:
-    out = get_footprint("BTCUSDT", "1m", start=START, end=END, max_rows=0, imbalance_ratio=2.0, stacked_levels=2)
+    out = get_footprint(
+        "BTCUSDT", "1m", start=START, end=END, max_rows=0, imbalance_ratio=2.0, stacked_levels=2
+    )
     zones = out["stacked_imbalances"]
     assert zones, "the capture should show some stacked imbalances at ratio 2"
     for z in zones:
-        after = trades[trades["ts"] >= pd.Timestamp(z["bar_open_time"][:-1]) + pd.Timedelta(minutes=1)]["price"]
-        broken = (after < z["price_low"]).any() if z["side"] == "buy" else (after > z["price_high"]).any()
+        after = trades[
+            trades["ts"] >= pd.Timestamp(z["bar_open_time"][:-1]) + pd.Timedelta(minutes=1)
+        ]["price"]
+        broken = (
+            (after < z["price_low"]).any()
+            if z["side"] == "buy"
+            else (after > z["price_high"]).any()
+        )
         assert z["holds"] is (not broken)
 
 
@@ -120,7 +148,13 @@ def test_same_function_over_a_live_batch(trades: pd.DataFrame) -> None:
     key, grid = MarketKey("binance", "usdm", "BTCUSDT"), Grid(0.1, 1)
     start = int(pd.Timestamp(START[:-1]).value // 1_000_000)
     mid_ms = int(mid.value // 1_000_000)
-    live = build_footprint(load_trades(con, key, grid, mid_ms, start + 600_000, "live_trades"), grid, start, 60_000)
-    stored = build_footprint(load_trades(con, key, grid, mid_ms, start + 600_000), grid, start, 60_000)
-    assert np.array_equal(live.volume, stored.volume) and np.array_equal(live.cell_buy, stored.cell_buy)
+    live = build_footprint(
+        load_trades(con, key, grid, mid_ms, start + 600_000, "live_trades"), grid, start, 60_000
+    )
+    stored = build_footprint(
+        load_trades(con, key, grid, mid_ms, start + 600_000), grid, start, 60_000
+    )
+    assert np.array_equal(live.volume, stored.volume) and np.array_equal(
+        live.cell_buy, stored.cell_buy
+    )
     assert np.array_equal(live.max_delta, stored.max_delta) and len(live) >= 2

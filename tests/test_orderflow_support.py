@@ -35,11 +35,22 @@ def new_store(ticks: dict[str, float] | None = None) -> duckdb.DuckDBPyConnectio
         con.execute(migration.sql)
     ticks = {"BTCUSDT": 0.1} if ticks is None else ticks
     if ticks:
-        insert(con, "instruments", pd.DataFrame({
-            "exchange": "binance", "market": "usdm", "symbol": list(ticks), "venue_symbol": list(ticks),
-            "tick_size": list(ticks.values()), "step_size": 0.001, "status": "TRADING",
-            "updated_ts": pd.Timestamp("2024-08-01"),
-        }))
+        insert(
+            con,
+            "instruments",
+            pd.DataFrame(
+                {
+                    "exchange": "binance",
+                    "market": "usdm",
+                    "symbol": list(ticks),
+                    "venue_symbol": list(ticks),
+                    "tick_size": list(ticks.values()),
+                    "step_size": 0.001,
+                    "status": "TRADING",
+                    "updated_ts": pd.Timestamp("2024-08-01"),
+                }
+            ),
+        )
     set_context(ToolContext(settings=load_settings(env={}), connection=con))
     return con
 
@@ -56,20 +67,34 @@ def _ts(values: list[int]) -> pd.Series:
     return pd.to_datetime(pd.Series(values, dtype="int64"), unit="ms")
 
 
-def trades_frame(rows: list[tuple[Any, ...]], symbol: str = "BTCUSDT", first_id: int = 1) -> pd.DataFrame:
+def trades_frame(
+    rows: list[tuple[Any, ...]], symbol: str = "BTCUSDT", first_id: int = 1
+) -> pd.DataFrame:
     """Trades from ``(time, price, qty, side)`` rows (time: ISO text or epoch ms); trade ids
     follow the row order unless a fifth element gives one."""
     times = [ms(r[0]) if isinstance(r[0], str) else int(r[0]) for r in rows]
     ids = [r[4] if len(r) > 4 else first_id + i for i, r in enumerate(rows)]
-    return pd.DataFrame({
-        "exchange": "binance", "market": "usdm", "symbol": symbol, "trade_id": pd.Series(ids, dtype="int64"),
-        "price": [float(r[1]) for r in rows], "qty": [float(r[2]) for r in rows], "side": [r[3] for r in rows],
-        "ts": _ts(times), "recv_ts": _ts(times), "first_id": pd.Series(ids, dtype="int64"),
-        "last_id": pd.Series(ids, dtype="int64"), "source": "ws",
-    })
+    return pd.DataFrame(
+        {
+            "exchange": "binance",
+            "market": "usdm",
+            "symbol": symbol,
+            "trade_id": pd.Series(ids, dtype="int64"),
+            "price": [float(r[1]) for r in rows],
+            "qty": [float(r[2]) for r in rows],
+            "side": [r[3] for r in rows],
+            "ts": _ts(times),
+            "recv_ts": _ts(times),
+            "first_id": pd.Series(ids, dtype="int64"),
+            "last_id": pd.Series(ids, dtype="int64"),
+            "source": "ws",
+        }
+    )
 
 
-def add_trades(con: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]], symbol: str = "BTCUSDT") -> None:
+def add_trades(
+    con: duckdb.DuckDBPyConnection, rows: list[tuple[Any, ...]], symbol: str = "BTCUSDT"
+) -> None:
     insert(con, "trades", trades_frame(rows, symbol))
 
 
@@ -86,5 +111,13 @@ def capture_trades(path: Path) -> pd.DataFrame:
             if not msg.get("stream", "").endswith("@trade"):
                 continue
             d = msg["data"]
-            rows.append((int(d["T"]), float(d["p"]), float(d["q"]), "sell" if d["m"] else "buy", int(d["t"])))
+            rows.append(
+                (
+                    int(d["T"]),
+                    float(d["p"]),
+                    float(d["q"]),
+                    "sell" if d["m"] else "buy",
+                    int(d["t"]),
+                )
+            )
     return trades_frame(rows)

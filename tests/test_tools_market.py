@@ -10,7 +10,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from flowdesk.records import MarkFunding, OpenInterest, Quote, Trade
+from flowdesk.records import MarkFunding, Quote, Trade
 from flowdesk.server.mcp import build_mcp
 from flowdesk.server.rest import rest_routes
 from flowdesk.settings import load_settings

@@ -9,6 +9,7 @@ these functions and shape results. Decisions (session rules, tie rules, TPO rule
 and "still holds") are written down in ``docs/orderflow.md``.
 
 Modules: ``common`` (errors, times, the integer price grid), ``store`` (reading trades and
-lookups), ``sessions``, ``vwap``, ``profile``, ``tpo``, ``levels``, ``footprint``,
-``imbalance``, ``delta``, ``depth``, ``derivs``.
+lookups), ``windows`` (request windows, CVD anchors), ``sessions``, ``vwap``, ``profile``,
+``tpo``, ``levels``, ``footprint``, ``imbalance``, ``delta``, ``metrics`` (per-bar results),
+``depth``, ``derivs``.
 """

@@ -178,8 +178,8 @@ class Grid:
 
     def tick_of(self, prices: np.ndarray) -> np.ndarray:
         """Tick indices of prices, exactly as :meth:`tick_sql` computes them in SQL."""
-        if self.tick_known:
-            return np.round(prices / self.tick).astype(np.int64)
+        if self.tick_known:  # DuckDB's round() is half away from zero; prices are positive
+            return np.floor(prices / self.tick + 0.5).astype(np.int64)
         return np.floor(prices / self.tick + 1e-9).astype(np.int64)
 
     def row_of_tick(self, ticks: np.ndarray) -> np.ndarray:
@@ -195,7 +195,9 @@ class Grid:
 
     def row_high(self, rows: Any) -> Any:
         """Highest price of row(s): the last tick inside the row."""
-        return self.price_of_tick(np.asarray(rows, dtype=np.int64) * self.row_ticks + self.row_ticks - 1)
+        return self.price_of_tick(
+            np.asarray(rows, dtype=np.int64) * self.row_ticks + self.row_ticks - 1
+        )
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -225,7 +227,9 @@ def make_grid(tick: float | None, row_ticks: int, row_size: float | None, symbol
         return Grid(float(tick), row_ticks)
     ratio = float(row_size) / tick
     if abs(ratio - round(ratio)) > 1e-6 or round(ratio) < 1:
-        raise OrderflowError(f"row_size {row_size} is not a whole number of ticks ({tick}) for {symbol}")
+        raise OrderflowError(
+            f"row_size {row_size} is not a whole number of ticks ({tick}) for {symbol}"
+        )
     return Grid(float(tick), int(round(ratio)))
 
 

@@ -25,7 +25,9 @@ from flowdesk.analytics.orderflow.common import qty
 from flowdesk.analytics.orderflow.store import TradeArrays
 
 
-def cvd_at(trades: TradeArrays, times_ms: np.ndarray, anchors_ms: np.ndarray, carry: np.ndarray) -> np.ndarray:
+def cvd_at(
+    trades: TradeArrays, times_ms: np.ndarray, anchors_ms: np.ndarray, carry: np.ndarray
+) -> np.ndarray:
     """CVD at each time in ``times_ms`` (exclusive) counted from the matching anchor.
 
     ``carry`` is the signed volume between an anchor and the first trade loaded (non-zero only
@@ -55,7 +57,9 @@ def delta_divergence(open_: np.ndarray, close: np.ndarray, delta: np.ndarray) ->
     return out
 
 
-def cvd_divergence(high: np.ndarray, low: np.ndarray, cvd: np.ndarray, lookback: int) -> list[str | None]:
+def cvd_divergence(
+    high: np.ndarray, low: np.ndarray, cvd: np.ndarray, lookback: int
+) -> list[str | None]:
     """Swing divergence between price extremes and CVD over the previous ``lookback`` bars."""
     n = len(cvd)
     out: list[str | None] = [None] * n

@@ -19,7 +19,9 @@ from flowdesk.analytics.orderflow.common import MarketKey, OrderflowError, iso_m
 
 def band_pcts(cur: duckdb.DuckDBPyConnection, key: MarketKey) -> list[float]:
     """The band percents stored for ``key``, ascending."""
-    rows = cur.execute(f"SELECT DISTINCT band_pct FROM depth_bands WHERE {key.where()} ORDER BY 1", key.params())
+    rows = cur.execute(
+        f"SELECT DISTINCT band_pct FROM depth_bands WHERE {key.where()} ORDER BY 1", key.params()
+    )
     return [float(r[0]) for r in rows.fetchall()]
 
 
@@ -48,7 +50,12 @@ class DepthSeries:
 
 
 def load_depth(
-    cur: duckdb.DuckDBPyConnection, key: MarketKey, band: float, window_ms: int, lookback_ms: int, end_ms: int
+    cur: duckdb.DuckDBPyConnection,
+    key: MarketKey,
+    band: float,
+    window_ms: int,
+    lookback_ms: int,
+    end_ms: int,
 ) -> DepthSeries:
     """Last sample of each window in ``(end - lookback, end]`` for the band ``band``."""
     sql = f"""
@@ -59,21 +66,29 @@ def load_depth(
         WHERE {key.where()} AND band_pct = $band AND ts > $t0 AND ts <= $t1
         GROUP BY k ORDER BY k DESC
     """
-    params = key.params(band=band, w=window_ms, t1_ms=end_ms,
-                        t0=ms_to_dt(end_ms - lookback_ms), t1=ms_to_dt(end_ms))
+    params = key.params(
+        band=band, w=window_ms, t1_ms=end_ms, t0=ms_to_dt(end_ms - lookback_ms), t1=ms_to_dt(end_ms)
+    )
     t = cur.sql(sql, params=params).fetchnumpy()
     return DepthSeries(
-        np.asarray(t["t"], np.int64), np.asarray(t["mid"], np.float64),
-        np.asarray(t["bq"], np.float64), np.asarray(t["aq"], np.float64),
-        np.asarray(t["bn"], np.float64), np.asarray(t["an"], np.float64),
+        np.asarray(t["t"], np.int64),
+        np.asarray(t["mid"], np.float64),
+        np.asarray(t["bq"], np.float64),
+        np.asarray(t["aq"], np.float64),
+        np.asarray(t["bn"], np.float64),
+        np.asarray(t["an"], np.float64),
         windows=-(-lookback_ms // window_ms),
     )
 
 
 def _change(values: np.ndarray) -> dict[str, float | None]:
     first, last = float(values[0]), float(values[-1])
-    return {"first": first, "last": last, "change": float(qty(last - first)),
-            "change_pct": None if first == 0 else round((last - first) / first * 100, 4)}
+    return {
+        "first": first,
+        "last": last,
+        "change": float(qty(last - first)),
+        "change_pct": None if first == 0 else round((last - first) / first * 100, 4),
+    }
 
 
 def depth_summary(series: DepthSeries) -> dict[str, object]:
@@ -83,11 +98,19 @@ def depth_summary(series: DepthSeries) -> dict[str, object]:
     bid, ask = series.bid_qty, series.ask_qty
     total = float(bid[-1] + ask[-1])
     return {
-        "latest": {"time": iso_ms(int(series.ts_ms[-1])), "mid": float(series.mid[-1]),
-                   "bid_qty": float(bid[-1]), "ask_qty": float(ask[-1]), "net_qty": float(qty(bid[-1] - ask[-1])),
-                   "imbalance": None if total == 0 else round(float(bid[-1] - ask[-1]) / total, 6)},
-        "bid_qty": _change(bid), "ask_qty": _change(ask), "net_qty": _change(qty(bid - ask)),
-        "bid_notional": _change(series.bid_notional), "ask_notional": _change(series.ask_notional),
+        "latest": {
+            "time": iso_ms(int(series.ts_ms[-1])),
+            "mid": float(series.mid[-1]),
+            "bid_qty": float(bid[-1]),
+            "ask_qty": float(ask[-1]),
+            "net_qty": float(qty(bid[-1] - ask[-1])),
+            "imbalance": None if total == 0 else round(float(bid[-1] - ask[-1]) / total, 6),
+        },
+        "bid_qty": _change(bid),
+        "ask_qty": _change(ask),
+        "net_qty": _change(qty(bid - ask)),
+        "bid_notional": _change(series.bid_notional),
+        "ask_notional": _change(series.ask_notional),
         "net_notional": _change(series.bid_notional - series.ask_notional),
     }
 
@@ -96,14 +119,42 @@ def depth_samples(series: DepthSeries, last_n: int) -> dict[str, list[object]]:
     """The newest ``last_n`` samples, oldest first, columnar, with each sample's change from
     the sample before it (``None`` for the first sample of the lookback)."""
     net = qty(series.bid_qty - series.ask_qty)
-    changes = {name: np.concatenate(([np.nan], qty(np.diff(v))))
-               for name, v in (("bid_change", series.bid_qty), ("ask_change", series.ask_qty), ("net_change", net))}
+    changes = {
+        name: np.concatenate(([np.nan], qty(np.diff(v))))
+        for name, v in (
+            ("bid_change", series.bid_qty),
+            ("ask_change", series.ask_qty),
+            ("net_change", net),
+        )
+    }
     sel = slice(max(len(series) - last_n, 0), len(series))
     out: dict[str, list[object]] = {
         "time": [iso_ms(t) for t in series.ts_ms[sel].tolist()],
-        "mid": series.mid[sel].tolist(), "bid_qty": series.bid_qty[sel].tolist(),
-        "ask_qty": series.ask_qty[sel].tolist(), "net_qty": net[sel].tolist(),
+        "mid": series.mid[sel].tolist(),
+        "bid_qty": series.bid_qty[sel].tolist(),
+        "ask_qty": series.ask_qty[sel].tolist(),
+        "net_qty": net[sel].tolist(),
     }
     for name, values in changes.items():
         out[name] = [None if v != v else v for v in values[sel].tolist()]
+    return out
+
+
+def depth_result(series: DepthSeries, max_samples: int) -> dict[str, object]:
+    """``summary``, the newest ``max_samples`` ``samples``, ``truncated`` (+ ``note``) and
+    ``warnings`` for lookback windows that hold no sample."""
+    missing = series.windows - len(series)
+    warnings = [
+        f"{missing} of {series.windows} windows have no depth sample (collector gap or start)"
+    ]
+    out: dict[str, object] = {
+        "summary": depth_summary(series),
+        "samples": depth_samples(series, max_samples),
+        "truncated": len(series) > max_samples,
+        "warnings": warnings if missing else [],
+    }
+    if len(series) > max_samples:
+        out["note"] = (
+            f"{len(series)} samples; only the newest {max_samples} are listed (max_samples)"
+        )
     return out

@@ -64,7 +64,9 @@ class Footprint:
         return slice(start, start + int(self.row_hi[i] - self.row_lo[i]) + 1)
 
 
-def _bar_bounds(ms: np.ndarray, start_ms: int, tf_ms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _bar_bounds(
+    ms: np.ndarray, start_ms: int, tf_ms: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bar numbers that hold trades and the start/end (exclusive) position of each, found by
     binary search of the bar edges in the time-ordered trades (no per-trade division)."""
     edges = start_ms + np.arange((int(ms[-1]) - start_ms) // tf_ms + 2, dtype=np.int64) * tf_ms
@@ -79,7 +81,31 @@ def _running_extremes(
     """Per bar: total delta, max and min of the running delta after each trade."""
     cum = np.cumsum(signed)
     before = cum[starts] - signed[starts]
-    return cum[ends - 1] - before, np.maximum.reduceat(cum, starts) - before, np.minimum.reduceat(cum, starts) - before
+    return (
+        cum[ends - 1] - before,
+        np.maximum.reduceat(cum, starts) - before,
+        np.minimum.reduceat(cum, starts) - before,
+    )
+
+
+def _cells(
+    trades: TradeArrays, size: np.ndarray, rows: np.ndarray, starts: np.ndarray, counts: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Dense per-bar row cells: range, offsets, volume, signed volume and trade count."""
+    row_lo, row_hi = np.minimum.reduceat(rows, starts), np.maximum.reduceat(rows, starts)
+    width = row_hi - row_lo + 1
+    cell_start = np.cumsum(width) - width
+    key = rows - np.repeat(row_lo - cell_start, counts)
+    n_cells = int(width.sum())
+    return {
+        "row_lo": row_lo,
+        "row_hi": row_hi,
+        "width": width,
+        "start": cell_start,
+        "volume": np.bincount(key, weights=size, minlength=n_cells),
+        "delta": np.bincount(key, weights=trades.signed, minlength=n_cells),
+        "trades": np.bincount(key, minlength=n_cells),
+    }
 
 
 def build_footprint(trades: TradeArrays, grid: Grid, start_ms: int, tf_ms: int) -> Footprint:
@@ -90,37 +116,55 @@ def build_footprint(trades: TradeArrays, grid: Grid, start_ms: int, tf_ms: int) 
     if len(trades) == 0:
         return _empty(grid, tf_ms)
     bars, starts, ends = _bar_bounds(trades.ms, start_ms, tf_ms)
-    counts = ends - starts
     rows = trades.tick if grid.row_ticks == 1 else grid.row_of_tick(trades.tick)
-    row_lo, row_hi = np.minimum.reduceat(rows, starts), np.maximum.reduceat(rows, starts)
-    width = row_hi - row_lo + 1
-    cell_start = np.cumsum(width) - width
-    key = rows - np.repeat(row_lo - cell_start, counts)
-    n_cells = int(width.sum())
     size = np.abs(trades.signed)
-    cell_vol = np.bincount(key, weights=size, minlength=n_cells)
-    cell_delta = np.bincount(key, weights=trades.signed, minlength=n_cells)
+    c = _cells(trades, size, rows, starts, ends - starts)
     delta, max_d, min_d = _running_extremes(trades.signed, starts, ends)
     volume = np.add.reduceat(size, starts)
-    high, low = (row_hi, row_lo) if rows is trades.tick else (
-        np.maximum.reduceat(trades.tick, starts), np.minimum.reduceat(trades.tick, starts))
+    exact = rows is trades.tick  # one-tick rows: the row range is the price range
     return Footprint(
         grid=grid, tf_ms=tf_ms, bar_ms=start_ms + bars * tf_ms,
-        open=trades.tick[starts], high=high, low=low, close=trades.tick[ends - 1],
-        volume=qty(volume), buy=qty((volume + delta) / 2), sell=qty((volume - delta) / 2), delta=qty(delta),
-        trades=counts, max_delta=qty(max_d), min_delta=qty(min_d), row_lo=row_lo, row_hi=row_hi,
-        poc_row=row_lo + pick_poc(qty(cell_vol), cell_start, width), cell_start=cell_start,
-        cell_bar=np.repeat(np.arange(len(starts)), width),
-        cell_row=np.arange(n_cells) - np.repeat(cell_start - row_lo, width),
-        cell_buy=qty((cell_vol + cell_delta) / 2), cell_sell=qty((cell_vol - cell_delta) / 2),
-        cell_trades=np.bincount(key, minlength=n_cells),
-    )
+        open=trades.tick[starts], close=trades.tick[ends - 1],
+        high=c["row_hi"] if exact else np.maximum.reduceat(trades.tick, starts),
+        low=c["row_lo"] if exact else np.minimum.reduceat(trades.tick, starts),
+        volume=qty(volume), buy=qty((volume + delta) / 2), sell=qty((volume - delta) / 2),
+        delta=qty(delta), trades=ends - starts, max_delta=qty(max_d), min_delta=qty(min_d),
+        row_lo=c["row_lo"], row_hi=c["row_hi"],
+        poc_row=c["row_lo"] + pick_poc(qty(c["volume"]), c["start"], c["width"]),
+        cell_start=c["start"], cell_bar=np.repeat(np.arange(len(starts)), c["width"]),
+        cell_row=np.arange(len(c["volume"])) - np.repeat(c["start"] - c["row_lo"], c["width"]),
+        cell_buy=qty((c["volume"] + c["delta"]) / 2), cell_sell=qty((c["volume"] - c["delta"]) / 2),
+        cell_trades=c["trades"],
+    )  # fmt: skip
 
 
 def _empty(grid: Grid, tf_ms: int) -> Footprint:
     i64, f64 = np.zeros(0, np.int64), np.zeros(0, np.float64)
-    return Footprint(grid, tf_ms, i64, i64, i64, i64, i64, f64, f64, f64, f64, i64, f64, f64,
-                     i64, i64, i64, i64, i64, i64, f64, f64, i64)
+    return Footprint(
+        grid,
+        tf_ms,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        f64,
+        f64,
+        f64,
+        f64,
+        i64,
+        f64,
+        f64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        f64,
+        f64,
+        i64,
+    )
 
 
 def bar_records(fp: Footprint, index: np.ndarray) -> list[dict[str, object]]:
@@ -129,12 +173,18 @@ def bar_records(fp: Footprint, index: np.ndarray) -> list[dict[str, object]]:
     price = fp.grid.price_of_tick
     columns = {
         "open_time": [iso_ms(t) for t in fp.bar_ms[index].tolist()],
-        "open": price(fp.open[index]).tolist(), "high": price(fp.high[index]).tolist(),
-        "low": price(fp.low[index]).tolist(), "close": price(fp.close[index]).tolist(),
-        "volume": fp.volume[index].tolist(), "buy_volume": fp.buy[index].tolist(),
-        "sell_volume": fp.sell[index].tolist(), "delta": fp.delta[index].tolist(),
-        "max_delta": fp.max_delta[index].tolist(), "min_delta": fp.min_delta[index].tolist(),
-        "trades": fp.trades[index].tolist(), "poc": fp.grid.row_low(fp.poc_row[index]).tolist(),
+        "open": price(fp.open[index]).tolist(),
+        "high": price(fp.high[index]).tolist(),
+        "low": price(fp.low[index]).tolist(),
+        "close": price(fp.close[index]).tolist(),
+        "volume": fp.volume[index].tolist(),
+        "buy_volume": fp.buy[index].tolist(),
+        "sell_volume": fp.sell[index].tolist(),
+        "delta": fp.delta[index].tolist(),
+        "max_delta": fp.max_delta[index].tolist(),
+        "min_delta": fp.min_delta[index].tolist(),
+        "trades": fp.trades[index].tolist(),
+        "poc": fp.grid.row_low(fp.poc_row[index]).tolist(),
     }
     names = list(columns)
     return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]

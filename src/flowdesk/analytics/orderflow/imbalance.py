@@ -47,8 +47,18 @@ def diagonal_imbalances(fp: Footprint, ratio: float, min_volume: float) -> Imbal
     sell_below = np.concatenate(([0.0], fp.cell_sell[:-1]))
     buy_above = np.concatenate((fp.cell_buy[1:], [0.0]))
     floor = max(float(min_volume), 0.0)
-    buy = ~first & (fp.cell_buy > 0) & (fp.cell_buy >= floor) & (fp.cell_buy >= qty(ratio * sell_below))
-    sell = ~last & (fp.cell_sell > 0) & (fp.cell_sell >= floor) & (fp.cell_sell >= qty(ratio * buy_above))
+    buy = (
+        ~first
+        & (fp.cell_buy > 0)
+        & (fp.cell_buy >= floor)
+        & (fp.cell_buy >= qty(ratio * sell_below))
+    )
+    sell = (
+        ~last
+        & (fp.cell_sell > 0)
+        & (fp.cell_sell >= floor)
+        & (fp.cell_sell >= qty(ratio * buy_above))
+    )
     return Imbalances(buy, sell)
 
 

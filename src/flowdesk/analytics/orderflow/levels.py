@@ -27,6 +27,9 @@ from flowdesk.analytics.orderflow.store import edge_ticks
 from flowdesk.analytics.orderflow.tpo import build_tpo
 from flowdesk.analytics.orderflow.vwap import vwap_of
 
+#: VWAP bands listed in the ladder (all bands are in the day blocks)
+LADDER_BANDS = ("upper_1", "lower_1", "upper_2", "lower_2")
+
 
 @dataclass(frozen=True)
 class LevelsRequest:
@@ -41,24 +44,41 @@ class LevelsRequest:
 
 
 def _day_block(
-    cur: duckdb.DuckDBPyConnection, req: LevelsRequest, day: date, rows: ProfileRows, minutes: MinuteStats
+    cur: duckdb.DuckDBPyConnection,
+    req: LevelsRequest,
+    day: date,
+    rows: ProfileRows,
+    minutes: MinuteStats,
 ) -> dict[str, object]:
     start, end = day_window(day, req.tz)
-    block: dict[str, object] = {"date": day.isoformat(), **range_levels(minutes, req.grid, start, end, req.as_of_ms)}
-    vwap = vwap_of(rows)
+    block: dict[str, object] = {
+        "date": day.isoformat(),
+        **range_levels(minutes, req.grid, start, end, req.as_of_ms),
+    }
+    vwap = vwap_of(rows.volume, rows.sum_pq, rows.sum_ppq)
     vp = build_profile(rows, req.grid, req.value_area_pct)
     tpo = build_tpo(minutes, req.grid, start, end, req.value_area_pct)
     block["open"] = block["close"] = None
     sel = minutes.between(start, end)
     if sel.stop > sel.start:
-        first, last = edge_ticks(cur, req.key, req.grid, int(minutes.minute_ms[sel.start]),
-                                 int(minutes.minute_ms[sel.stop - 1]), MINUTE_MS, req.source)
+        first, last = edge_ticks(
+            cur,
+            req.key,
+            req.grid,
+            int(minutes.minute_ms[sel.start]),
+            int(minutes.minute_ms[sel.stop - 1]),
+            MINUTE_MS,
+            req.source,
+        )
         block["open"], block["close"] = (float(req.grid.price_of_tick(t)) for t in (first, last))
     block["vwap"] = vwap.as_dict() if vwap else None
-    block["volume_profile"] = ({**vp.levels(), "value_area_pct": req.value_area_pct, "volume": vp.total}
-                               if vp else None)
+    block["volume_profile"] = (
+        {**vp.levels(), "value_area_pct": req.value_area_pct, "volume": vp.total} if vp else None
+    )
     block["tpo"] = tpo.levels() if tpo else None
-    block["sessions"] = {s.name: range_levels(minutes, req.grid, *s.window(day), req.as_of_ms) for s in req.sessions}
+    block["sessions"] = {
+        s.name: range_levels(minutes, req.grid, *s.window(day), req.as_of_ms) for s in req.sessions
+    }
     return block
 
 
@@ -79,9 +99,17 @@ def key_levels(cur: duckdb.DuckDBPyConnection, req: LevelsRequest) -> dict[str, 
     minutes = load_minutes(cur, req.key, req.grid, lo, hi, req.source)
     today = _day_block(cur, req, req.day, today_rows, minutes)
     previous = _day_block(cur, req, prev_day, prev_rows, minutes)
-    warnings = [f"no trades in the {label} session {b['date']} ({b['start']} to {b['end']})"
-                for label, b in (("requested", today), ("previous", previous)) if b["high"] is None]
-    return {"today": today, "previous": previous, "ladder": ladder(today, previous), "warnings": warnings}
+    warnings = [
+        f"no trades in the {label} session {b['date']} ({b['start']} to {b['end']})"
+        for label, b in (("requested", today), ("previous", previous))
+        if b["high"] is None
+    ]
+    return {
+        "today": today,
+        "previous": previous,
+        "ladder": ladder(today, previous),
+        "warnings": warnings,
+    }
 
 
 def _named(block: dict[str, object], prefix: str) -> list[tuple[str, float]]:
@@ -89,8 +117,13 @@ def _named(block: dict[str, object], prefix: str) -> list[tuple[str, float]]:
     vwap, vp, tpo = block.get("vwap"), block.get("volume_profile"), block.get("tpo")
     if isinstance(vwap, dict):
         out.append((f"{prefix}VWAP", vwap["vwap"]))
+        out += [(f"{prefix}VWAP_{band}", vwap["bands"][band]) for band in LADDER_BANDS]
     if isinstance(vp, dict):
-        out += [(f"{prefix}POC", vp["poc"]), (f"{prefix}VAH", vp["vah"]), (f"{prefix}VAL", vp["val"])]
+        out += [
+            (f"{prefix}POC", vp["poc"]),
+            (f"{prefix}VAH", vp["vah"]),
+            (f"{prefix}VAL", vp["val"]),
+        ]
     if isinstance(tpo, dict):
         out += [(f"{prefix}TPO_POC", tpo["poc"])]
     for name in ("open", "high", "low", "close"):
@@ -100,12 +133,13 @@ def _named(block: dict[str, object], prefix: str) -> list[tuple[str, float]]:
     if isinstance(sessions, dict):
         for sname, s in sessions.items():
             if s.get("high") is not None:
-                out += [(f"{prefix}{sname}_high", s["high"]), (f"{prefix}{sname}_low", s["low"])]
+                out += [(f"{prefix}_{sname}_high", s["high"]), (f"{prefix}_{sname}_low", s["low"])]
     return out
 
 
 def ladder(today: dict[str, object], previous: dict[str, object]) -> list[dict[str, object]]:
-    """All levels as ``{"name", "price"}`` (``d`` prefix: the day, ``pd``: previous day),
-    highest price first."""
+    """All levels as ``{"name", "price"}``, highest price first. Names: ``d``/``pd`` (day /
+    previous day) + ``VWAP``, ``VWAP_upper_1`` .. ``VWAP_lower_2``, ``POC``, ``VAH``, ``VAL``,
+    ``TPO_POC``, ``Open``, ``High``, ``Low``, ``Close``, and ``d_<session>_high/low``."""
     named = _named(today, "d") + _named(previous, "pd")
     return [{"name": n, "price": p} for n, p in sorted(named, key=lambda x: (-x[1], x[0]))]

@@ -16,6 +16,7 @@ after rounding to 1e-9.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -29,6 +30,7 @@ from flowdesk.analytics.orderflow.common import (
     relation_name,
 )
 from flowdesk.analytics.orderflow.store import window_params
+from flowdesk.analytics.orderflow.vwap import vwap_of
 
 
 def pick_poc(volume: np.ndarray, group_start: np.ndarray, group_len: np.ndarray) -> np.ndarray:
@@ -87,7 +89,11 @@ class ProfileRows:
 
 
 def load_profiles(
-    cur: duckdb.DuckDBPyConnection, key: MarketKey, grid: Grid, edges_ms: list[int], source: str = "trades"
+    cur: duckdb.DuckDBPyConnection,
+    key: MarketKey,
+    grid: Grid,
+    edges_ms: list[int],
+    source: str = "trades",
 ) -> list[ProfileRows]:
     """Profile rows for each interval ``[edges[k], edges[k+1])`` in one scan of the trades.
 
@@ -103,18 +109,25 @@ def load_profiles(
               FROM {relation_name(source)} WHERE {key.where()} AND ts >= $t0 AND ts < $t1)
         GROUP BY k
     """
-    t = cur.sql(sql, params={**window_params(key, edges_ms[0], edges_ms[-1], tick=grid.tick), **bounds}).fetchnumpy()
+    t = cur.sql(
+        sql, params={**window_params(key, edges_ms[0], edges_ms[-1], tick=grid.tick), **bounds}
+    ).fetchnumpy()
     order = np.argsort(np.asarray(t["k"], np.int64), kind="stable")
     k = np.asarray(t["k"], np.int64)[order]
     cols = {name: np.asarray(t[name])[order] for name in ("volume", "buy", "trades", "pq", "ppq")}
     out = []
     for p in range(parts):
         sel = k % parts == p
-        out.append(ProfileRows(
-            row=k[sel] // parts, volume=cols["volume"][sel].astype(np.float64), buy=cols["buy"][sel].astype(np.float64),
-            trades=cols["trades"][sel].astype(np.int64), sum_pq=cols["pq"][sel].astype(np.float64),
-            sum_ppq=cols["ppq"][sel].astype(np.float64),
-        ))
+        out.append(
+            ProfileRows(
+                row=k[sel] // parts,
+                volume=cols["volume"][sel].astype(np.float64),
+                buy=cols["buy"][sel].astype(np.float64),
+                trades=cols["trades"][sel].astype(np.int64),
+                sum_pq=cols["pq"][sel].astype(np.float64),
+                sum_ppq=cols["ppq"][sel].astype(np.float64),
+            )
+        )
     return out
 
 
@@ -140,8 +153,11 @@ class VolumeProfile:
         """POC (lowest price of its row), VAH (highest price of the top value-area row) and
         VAL (lowest price of the bottom value-area row)."""
         g = self.grid
-        return {"poc": float(g.row_low(self.poc_row)), "vah": float(g.row_high(self.vah_row)),
-                "val": float(g.row_low(self.val_row))}
+        return {
+            "poc": float(g.row_low(self.poc_row)),
+            "vah": float(g.row_high(self.vah_row)),
+            "val": float(g.row_low(self.val_row)),
+        }
 
 
 def build_profile(rows: ProfileRows, grid: Grid, value_area_pct: float) -> VolumeProfile | None:
@@ -150,12 +166,17 @@ def build_profile(rows: ProfileRows, grid: Grid, value_area_pct: float) -> Volum
         return None
     lo = int(rows.row[0])
     n = int(rows.row[-1]) - lo + 1
-    dense = {name: np.zeros(n, dtype) for name, dtype in (("v", np.float64), ("b", np.float64), ("t", np.int64))}
+    dense = {
+        name: np.zeros(n, dtype)
+        for name, dtype in (("v", np.float64), ("b", np.float64), ("t", np.int64))
+    }
     idx = rows.row - lo
     dense["v"][idx], dense["b"][idx], dense["t"][idx] = qty(rows.volume), qty(rows.buy), rows.trades
     poc = int(pick_poc(dense["v"], np.array([0]), np.array([n]))[0])
     val, vah = value_area(dense["v"], poc, value_area_pct)
-    return VolumeProfile(grid, lo, dense["v"], dense["b"], dense["t"], lo + poc, lo + val, lo + vah, value_area_pct)
+    return VolumeProfile(
+        grid, lo, dense["v"], dense["b"], dense["t"], lo + poc, lo + val, lo + vah, value_area_pct
+    )
 
 
 def profile_rows_json(vp: VolumeProfile, max_rows: int) -> tuple[dict[str, list[object]], bool]:
@@ -176,3 +197,31 @@ def profile_rows_json(vp: VolumeProfile, max_rows: int) -> tuple[dict[str, list[
         "delta": qty(2 * buy - vol).tolist(),
         "trades": vp.trades[idx].tolist(),
     }, truncated
+
+
+def profile_result(
+    rows: ProfileRows, grid: Grid, value_area_pct: float, max_rows: int
+) -> dict[str, Any]:
+    """JSON-ready profile: grid, POC/VAH/VAL, volumes, VWAP with bands, rows (capped around
+    the POC, ``truncated`` and a ``note`` when cut); levels and rows are None when nothing
+    traded."""
+    out: dict[str, Any] = {
+        "grid": grid.describe(),
+        "value_area_pct": value_area_pct,
+        "warnings": [],
+    }
+    vp = build_profile(rows, grid, value_area_pct)
+    vwap = vwap_of(rows.volume, rows.sum_pq, rows.sum_ppq)
+    if vp is None or vwap is None:
+        empty = dict.fromkeys(("poc", "vah", "val", "vwap", "rows"))
+        return {**out, **empty, "truncated": False}
+    table, truncated = profile_rows_json(vp, max_rows)
+    buy = float(qty(np.sum(vp.buy)))
+    out.update(vp.levels(), volume=vp.total, buy_volume=buy, sell_volume=float(qty(vp.total - buy)))
+    out.update(vwap=vwap.as_dict(), rows=table, truncated=truncated)
+    if truncated:
+        out["note"] = (
+            f"{int(np.count_nonzero(vp.trades))} traded rows; showing the {max_rows} nearest "
+            "the POC. Raise row_ticks or max_rows to see more."
+        )
+    return out

@@ -66,12 +66,16 @@ def parse_sessions(specs: dict[str, str] | None) -> list[SessionSpec]:
     """Named sessions from ``{"name": "HH:MM-HH:MM Area/City"}`` (default: :data:`DEFAULT_SESSIONS`)."""
     items = DEFAULT_SESSIONS if specs is None else specs
     if not isinstance(items, dict) or len(items) > 12:
-        raise OrderflowError("sessions: expected a mapping of up to 12 names to 'HH:MM-HH:MM Area/City'")
+        raise OrderflowError(
+            "sessions: expected a mapping of up to 12 names to 'HH:MM-HH:MM Area/City'"
+        )
     out = []
     for name, text in items.items():
         match = _SPEC_RE.match(str(text))
         if not match:
-            raise OrderflowError(f"sessions: {name}={text!r} is not like '08:00-17:00 Europe/London'")
+            raise OrderflowError(
+                f"sessions: {name}={text!r} is not like '08:00-17:00 Europe/London'"
+            )
         h1, m1, h2, m2, zone = match.groups()
         start, end = _clock(h1, m1, text), _clock(h2, m2, text)
         if start == end:
@@ -122,7 +126,12 @@ class MinuteStats:
 
 
 def load_minutes(
-    cur: duckdb.DuckDBPyConnection, key: MarketKey, grid: Grid, start_ms: int, end_ms: int, source: str = "trades"
+    cur: duckdb.DuckDBPyConnection,
+    key: MarketKey,
+    grid: Grid,
+    start_ms: int,
+    end_ms: int,
+    source: str = "trades",
 ) -> MinuteStats:
     """Per-minute low/high (tick index) and volume over ``[start_ms, end_ms)``, one row per UTC
     minute with trades. ``date_trunc`` is DuckDB's fastest bucketing; ticks are taken from the
@@ -135,12 +144,16 @@ def load_minutes(
     """
     t = cur.sql(sql, params=window_params(key, start_ms, end_ms)).fetchnumpy()
     return MinuteStats(
-        np.asarray(t["m"], np.int64), grid.tick_of(np.asarray(t["lo"], np.float64)),
-        grid.tick_of(np.asarray(t["hi"], np.float64)), np.asarray(t["v"], np.float64),
+        np.asarray(t["m"], np.int64),
+        grid.tick_of(np.asarray(t["lo"], np.float64)),
+        grid.tick_of(np.asarray(t["hi"], np.float64)),
+        np.asarray(t["v"], np.float64),
     )
 
 
-def range_levels(minutes: MinuteStats, grid: Grid, start_ms: int, end_ms: int, as_of_ms: int) -> dict[str, object]:
+def range_levels(
+    minutes: MinuteStats, grid: Grid, start_ms: int, end_ms: int, as_of_ms: int
+) -> dict[str, object]:
     """High, low and volume of ``[start_ms, end_ms)`` with a ``status``: ``complete`` (it
     ended at or before ``as_of_ms``, the newest trade stored), ``in_progress``,
     ``not_started`` or ``no_trades`` (complete but nothing traded: high/low are None)."""
@@ -153,9 +166,11 @@ def range_levels(minutes: MinuteStats, grid: Grid, start_ms: int, end_ms: int, a
     else:
         status = "complete"
     if sel.stop > sel.start:
-        out.update(high=float(grid.price_of_tick(minutes.hi_tick[sel].max())),
-                   low=float(grid.price_of_tick(minutes.lo_tick[sel].min())),
-                   volume=float(qty(minutes.volume[sel].sum())))
+        out.update(
+            high=float(grid.price_of_tick(minutes.hi_tick[sel].max())),
+            low=float(grid.price_of_tick(minutes.lo_tick[sel].min())),
+            volume=float(qty(minutes.volume[sel].sum())),
+        )
     else:
         out.update(high=None, low=None, volume=0.0)
         status = "no_trades" if status == "complete" else status

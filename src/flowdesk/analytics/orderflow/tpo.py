@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
+from typing import Any
 
+import duckdb
 import numpy as np
 
-from flowdesk.analytics.orderflow.common import MINUTE_MS, Grid
+from flowdesk.analytics.orderflow.common import MINUTE_MS, Grid, MarketKey
 from flowdesk.analytics.orderflow.profile import pick_poc, value_area
-from flowdesk.analytics.orderflow.sessions import MinuteStats
+from flowdesk.analytics.orderflow.sessions import MinuteStats, load_minutes
 
 TPO_PERIOD_MS = 30 * MINUTE_MS
 LETTERS = string.ascii_uppercase + string.ascii_lowercase
@@ -45,12 +47,15 @@ class TpoProfile:
         g = self.grid
         ib = self.period < 2
         return {
-            "poc": float(g.row_low(self.poc_row)), "vah": float(g.row_high(self.vah_row)),
+            "poc": float(g.row_low(self.poc_row)),
+            "vah": float(g.row_high(self.vah_row)),
             "val": float(g.row_low(self.val_row)),
             "initial_balance": {
                 "high": float(g.price_of_tick(self.period_hi_tick[ib].max())),
                 "low": float(g.price_of_tick(self.period_lo_tick[ib].min())),
-            } if ib.any() else None,
+            }
+            if ib.any()
+            else None,
             "periods": len(self.period),
             "period_minutes": TPO_PERIOD_MS // MINUTE_MS,
         }
@@ -59,13 +64,24 @@ class TpoProfile:
         """Columnar TPO rows (given row numbers): price, TPO count and letters."""
         lo = self.grid.row_of_tick(self.period_lo_tick)
         hi = self.grid.row_of_tick(self.period_hi_tick)
-        letters = ["".join(self.letter(p) for p, a, b in zip(self.period.tolist(), lo.tolist(), hi.tolist(), strict=True)
-                           if a <= r <= b) for r in rows.tolist()]
-        return {"price": self.grid.row_low(rows).tolist(),
-                "tpo": self.counts[rows - self.row_lo].tolist(), "letters": letters}
+        letters = [
+            "".join(
+                self.letter(p)
+                for p, a, b in zip(self.period.tolist(), lo.tolist(), hi.tolist(), strict=True)
+                if a <= r <= b
+            )
+            for r in rows.tolist()
+        ]
+        return {
+            "price": self.grid.row_low(rows).tolist(),
+            "tpo": self.counts[rows - self.row_lo].tolist(),
+            "letters": letters,
+        }
 
 
-def build_tpo(minutes: MinuteStats, grid: Grid, start_ms: int, end_ms: int, value_area_pct: float) -> TpoProfile | None:
+def build_tpo(
+    minutes: MinuteStats, grid: Grid, start_ms: int, end_ms: int, value_area_pct: float
+) -> TpoProfile | None:
     """TPO profile of ``[start_ms, end_ms)`` from one-minute stats; periods count from
     ``start_ms`` rounded down to its minute. None when nothing traded."""
     sel = minutes.between(start_ms // MINUTE_MS * MINUTE_MS, end_ms)
@@ -85,4 +101,25 @@ def build_tpo(minutes: MinuteStats, grid: Grid, start_ms: int, end_ms: int, valu
     counts = np.cumsum(diff)[:n]
     poc = int(pick_poc(counts.astype(np.float64), np.array([0]), np.array([n]))[0])
     val, vah = value_area(counts, poc, value_area_pct)
-    return TpoProfile(grid, base, counts, period[starts], p_lo, p_hi, base + poc, base + val, base + vah)
+    return TpoProfile(
+        grid, base, counts, period[starts], p_lo, p_hi, base + poc, base + val, base + vah
+    )
+
+
+def tpo_result(
+    cur: duckdb.DuckDBPyConnection,
+    key: MarketKey,
+    grid: Grid,
+    window: tuple[int, int],
+    value_area_pct: float,
+    prices: np.ndarray,
+) -> dict[str, Any]:
+    """JSON-ready TPO profile of ``window`` (epoch-ms ``[start, end)``): levels plus TPO
+    counts and letters for the rows at ``prices`` (the rows a volume profile returned)."""
+    minutes = load_minutes(cur, key, grid, *window)
+    tp = build_tpo(minutes, grid, *window, value_area_pct)
+    if tp is None:
+        return {"warning": "no trades for a TPO profile"}
+    rows = grid.row_of_tick(grid.tick_of(prices))
+    inside = (rows >= tp.row_lo) & (rows < tp.row_lo + len(tp.counts))
+    return {**tp.levels(), "rows": tp.rows_json(rows[inside])}

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from flowdesk.analytics.orderflow.profile import ProfileRows
-
 #: band multiples reported (1σ, 2σ, 3σ)
 BAND_MULTIPLES = (1, 2, 3)
 
@@ -42,6 +40,6 @@ def vwap_from_sums(sum_q: float, sum_pq: float, sum_ppq: float) -> Vwap | None:
     return Vwap(vwap=vwap, stdev=math.sqrt(variance), volume=sum_q)
 
 
-def vwap_of(rows: ProfileRows) -> Vwap | None:
-    """Session VWAP from profile rows (their Σq, Σpq, Σp²q)."""
-    return vwap_from_sums(float(np.sum(rows.volume)), float(np.sum(rows.sum_pq)), float(np.sum(rows.sum_ppq)))
+def vwap_of(volume: np.ndarray, sum_pq: np.ndarray, sum_ppq: np.ndarray) -> Vwap | None:
+    """Session VWAP from per-row volume, Σpq and Σp²q (a profile's rows)."""
+    return vwap_from_sums(float(np.sum(volume)), float(np.sum(sum_pq)), float(np.sum(sum_ppq)))
