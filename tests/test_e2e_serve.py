@@ -126,6 +126,15 @@ def test_serve_replay_to_mcp_clients(btc_capture: Path, tmp_path: Path) -> None:
         assert proxied["status"]["collector_running"] is True
         assert proxied["trades"]["trades"][0]["trade_id"] == facts.last_trade_id
 
+        profile = httpx.get(f"{url}/api/tools/get_volume_profile", params={"symbol": "BTCUSDT"}).json()
+        assert profile["volume"] == pytest.approx(facts.volume, abs=1e-6)
+        assert profile["buy_volume"] - profile["sell_volume"] == pytest.approx(facts.signed_volume, abs=1e-6)
+        depth = httpx.get(
+            f"{url}/api/tools/get_orderbook_depth_delta",
+            params={"symbol": "BTCUSDT", "percent": 1, "windowSec": 1, "lookback": 3600},
+        ).json()
+        assert depth["summary"]["latest"]["time"].startswith("2024-08-0"), "book samples follow the venue clock"
+
         r = httpx.get(f"{url}/api/tools/get_recent_trades", params={"symbol": "BTCUSDT", "limit": "abc"})
         assert r.status_code == 400 and "limit" in r.json()["error"]
     finally:

@@ -80,10 +80,10 @@ class Controller:
                     feed.health.error(f"{getattr(fn, '__name__', fn)}: {exc}")
 
     def _snapshot_books(self) -> None:
-        now_ms = time.time_ns() // 1_000_000
+        now_ns = time.time_ns()
         for feed in self.feeds:
             self.batcher.extend(
-                feed.snapshot_rows(now_ms, self.settings.book_snapshot_levels, self.settings.depth_band_pcts)
+                feed.snapshot_rows(now_ns, self.settings.book_snapshot_levels, self.settings.depth_band_pcts)
             )
 
     def _tick_rates(self) -> None:

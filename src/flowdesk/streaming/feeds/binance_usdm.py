@@ -50,6 +50,7 @@ class BinanceUsdmFeed:
         self.latest: dict[tuple[str, str], tuple] = {}  # (symbol, record kind) -> last record
         self.tick_sizes: dict[str, float] = {}
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
+        self._book_clock: dict[str, tuple[int, int]] = {}  # symbol -> (exchange ms, recv ns) of last diff
         self._tasks: set[asyncio.Task[Any]] = set()
         self._trade_path = "/fapi/v1/aggTrades" if "aggTrade" in venue.streams else "/fapi/v1/historicalTrades"
         self._handlers = {
@@ -150,6 +151,7 @@ class BinanceUsdmFeed:
         book = self.books.get(d.symbol)
         if book is None:
             return
+        self._book_clock[d.symbol] = (d.ts, d.recv_ns)
         if book.on_delta(d) == "gap":
             self.health.book_resyncs += 1
             self._request_snapshot(d.symbol)
@@ -267,12 +269,19 @@ class BinanceUsdmFeed:
 
     # ---- the read side ---------------------------------------------------------------------
 
-    def snapshot_rows(self, now_ms: int, levels: int, band_pcts: tuple[float, ...]) -> list[tuple]:
-        """Top-N levels and depth bands of every synced book, for storage at a fixed cadence."""
+    def exchange_clock_ms(self, symbol: str, now_ns: int) -> int:
+        """The venue's clock now, estimated from the last diff's event time plus the local time
+        elapsed since it arrived (equals the wall clock live; follows the capture in replay)."""
+        ts, recv_ns = self._book_clock.get(symbol, (now_ns // 1_000_000, now_ns))
+        return ts + (now_ns - recv_ns) // 1_000_000
+
+    def snapshot_rows(self, now_ns: int, levels: int, band_pcts: tuple[float, ...]) -> list[tuple]:
+        """Top-N levels and depth bands of every synced book, stamped with the venue's clock."""
         rows: list[tuple] = []
         for symbol, sb in self.books.items():
             if not sb.synced:
                 continue
+            now_ms = self.exchange_clock_ms(symbol, now_ns)
             book = sb.book
             bids, asks = book.top(levels)
             uid = book.last_update_id
