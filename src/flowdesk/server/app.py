@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from flowdesk.server.mcp import build_mcp
 from flowdesk.server.rest import json_response, rest_routes
+from flowdesk.services import load_services, run_guarded
 from flowdesk.settings import Settings
 from flowdesk.storage.store import Store
 from flowdesk.storage.writer import BatchWriter
@@ -48,6 +49,7 @@ class Runtime:
         self.controller = Controller(settings, self.store, self.writer, retention) if collect else None
         self.stop_event = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._services: list[asyncio.Task[None]] = []
         self.started = time.time()
         self.context = ToolContext(settings=settings, connection=self.store.connection, live=self.controller)
         set_context(self.context)
@@ -56,12 +58,18 @@ class Runtime:
         self.writer.start()
         if self.controller is not None:
             self._task = asyncio.ensure_future(self.controller.run(self.stop_event))
+        for name, fn in load_services(self.settings, self.controller):
+            log.info("starting service %s", name)
+            self._services.append(asyncio.ensure_future(run_guarded(name, fn, self.stop_event)))
 
     async def stop(self) -> None:
         self.stop_event.set()
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait_for(self._task, timeout=10)
+        for task in self._services:
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(task, timeout=10)
         self.writer.stop(flush=True)
         set_context(None)
         self.context.close()
