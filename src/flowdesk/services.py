@@ -39,7 +39,9 @@ def load_services(settings: Settings, live: Any) -> list[tuple[str, ServiceFn]]:
                 continue
             raise
         factory = getattr(module, "service", None)
-        fn = factory(settings, live) if factory is not None else None
+        if not callable(factory) or isinstance(factory, type(importlib)):
+            continue
+        fn = factory(settings, live)
         if fn is not None:
             found.append((name, fn))
     return found

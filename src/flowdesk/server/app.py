@@ -41,8 +41,11 @@ SERVE_FILE = "serve.json"
 class Runtime:
     """Store + writer + controller for one data directory; start/stop around the app."""
 
-    def __init__(self, settings: Settings, collect: bool = True, retention: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, collect: bool = True, retention: bool = True, services: bool = True
+    ) -> None:
         self.settings = settings
+        self.with_services = services
         self.collect = collect
         self.store = Store(settings.db_path)
         self.writer = BatchWriter(self.store, queue_batches=settings.writer_queue_batches)
@@ -58,7 +61,7 @@ class Runtime:
         self.writer.start()
         if self.controller is not None:
             self._task = asyncio.ensure_future(self.controller.run(self.stop_event))
-        for name, fn in load_services(self.settings, self.controller):
+        for name, fn in load_services(self.settings, self.controller) if self.with_services else []:
             log.info("starting service %s", name)
             self._services.append(asyncio.ensure_future(run_guarded(name, fn, self.stop_event)))
 

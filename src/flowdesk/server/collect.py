@@ -22,7 +22,7 @@ async def collect(settings: Settings, simulator_config: object | None = None, du
         await sim.start()
         settings = point_venues_at(settings, sim.ws_url, sim.rest_url, simulator_symbols(sim))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    runtime = Runtime(settings)
+    runtime = Runtime(settings, retention=not getattr(simulator_config, "captures", None), services=False)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
