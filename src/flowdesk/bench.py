@@ -95,7 +95,7 @@ async def _collector(port: int, symbols: list[str], expected: int) -> dict[str, 
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(env={"FLOWDESK_DATA_DIR": tmp, "FLOWDESK_LOG_LEVEL": "WARNING"})
         settings = point_venues_at(settings, f"ws://127.0.0.1:{port}", f"http://127.0.0.1:{port}", symbols)
-        runtime = Runtime(settings)
+        runtime = Runtime(settings, retention=False, services=False)  # the collector alone
         await runtime.start()
         feed = runtime.controller.feeds[0]
         while feed.health.messages == 0:

@@ -8,6 +8,7 @@ and the read side the tools use (:class:`flowdesk.tools.context.LiveView`).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from typing import Any
@@ -23,6 +24,25 @@ log = logging.getLogger(__name__)
 
 FEEDS = {"binance_usdm": BinanceUsdmFeed}
 MAINTENANCE_EVERY_S = 3600.0
+
+
+#: generation-0 threshold while collecting (Python's default is 700)
+GC_GEN0_THRESHOLD = 50_000
+
+
+def tune_gc() -> None:
+    """Keep the cyclic garbage collector off the hot path.
+
+    Frames make short-lived tuples and lists freed by reference counting; the cyclic collector
+    would still walk every tracked object each time it runs a full pass, and a server process
+    holds a few hundred thousand of them from its imports (DuckDB, Arrow, MCP). Freezing what
+    exists at start moves it out of the collector's way, and a higher generation-0 threshold
+    makes collections rare. Measured on the ingest benchmark: about 2x frames/s.
+    """
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 class Controller:
@@ -50,6 +70,7 @@ class Controller:
         cur.close()
 
     async def run(self, stop: asyncio.Event) -> None:
+        tune_gc()
         jobs = [
             asyncio.ensure_future(self._every(stop, self.settings.writer_flush_interval_s, self.batcher.flush)),
             asyncio.ensure_future(self._every(stop, self.settings.book_snapshot_interval_s, self._snapshot_books)),
