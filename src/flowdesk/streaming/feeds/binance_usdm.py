@@ -50,6 +50,8 @@ class BinanceUsdmFeed:
         self.latest: dict[tuple[str, str], tuple] = {}  # (symbol, record kind) -> last record
         self.tick_sizes: dict[str, float] = {}
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
+        #: callables fed every parsed record (after the book is updated), e.g. the feature engine
+        self.taps: list[Any] = []
         self._book_clock: dict[str, tuple[int, int]] = {}  # symbol -> (exchange ms, recv ns) of last diff
         self._tasks: set[asyncio.Task[Any]] = set()
         self._trade_path = "/fapi/v1/aggTrades" if "aggTrade" in venue.streams else "/fapi/v1/historicalTrades"
@@ -128,6 +130,10 @@ class BinanceUsdmFeed:
         handlers = self._handlers
         for rec in recs:
             handlers[type(rec)](rec)
+        if self.taps:
+            for tap in self.taps:
+                for rec in recs:
+                    tap(rec)
 
     def _on_latest(self, rec: tuple) -> None:
         self.latest[(rec[2], type(rec).__name__)] = rec
