@@ -93,3 +93,38 @@ def test_http_429_backs_off(btc_capture: Path, tmp_path: Path) -> None:
     assert out["book_synced"], "book synced once the 429s stopped"
     assert out["limiter_waits"] >= 1, "the collector waited out Retry-After before retrying"
     assert out["sim"]["rest_429_sent"] == 2
+
+
+def test_reconnect_on_request_and_resync(tmp_path: Path) -> None:
+    """Controller.reconnect closes the socket and the loop reconnects; resync_book resyncs."""
+
+    async def run() -> tuple[int, int, bool, int]:
+        sim = Simulator(SimulatorConfig(mode="synthetic", symbols=["BTCUSDT"], rate_hz=200))
+        await sim.start()
+        settings = load_settings(env={"FLOWDESK_DATA_DIR": str(tmp_path), "FLOWDESK_SYMBOLS": "BTCUSDT"})
+        settings = point_venues_at(settings, sim.ws_url, sim.rest_url, ["BTCUSDT"])
+        runtime = Runtime(settings, services=False)
+        await runtime.start()
+        feed = runtime.controller.feeds[0]
+        try:
+            while not feed.books["BTCUSDT"].synced:
+                await asyncio.sleep(0.05)
+            assert runtime.controller.reconnect("binance_usdm") is True
+            for _ in range(400):
+                if feed.health.connects >= 2:
+                    break
+                await asyncio.sleep(0.05)
+            resyncs = feed.health.book_resyncs
+            runtime.controller.resync_book("binance", "usdm", "BTCUSDT")
+            for _ in range(400):
+                if feed.books["BTCUSDT"].synced:
+                    break
+                await asyncio.sleep(0.05)
+            return feed.health.connects, feed.health.reconnects, feed.books["BTCUSDT"].synced, feed.health.book_resyncs - resyncs
+        finally:
+            await runtime.stop()
+            await sim.stop()
+
+    connects, reconnects, synced, resynced = asyncio.run(run())
+    assert connects >= 2 and reconnects >= 1
+    assert synced and resynced == 1

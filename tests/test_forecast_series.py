@@ -6,8 +6,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import real_file
 
+from conftest import real_file
 from flowdesk.forecasting.errors import ForecastError
 from flowdesk.forecasting.series import (
     check_target,
@@ -31,7 +31,7 @@ def _db() -> duckdb.DuckDBPyConnection:
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> None:
     con.register("_rows", df)
-    con.execute(f"INSERT INTO {table} SELECT * FROM _rows")
+    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _rows")
     con.unregister("_rows")
 
 

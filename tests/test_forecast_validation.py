@@ -7,8 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import real_file
 
+from conftest import real_file
 from flowdesk.forecasting.catalog import CATALOG
 from flowdesk.forecasting.engine import Forecaster
 from flowdesk.forecasting.errors import ForecastError
@@ -69,20 +69,34 @@ def test_a_fold_never_sees_data_at_or_after_its_cutoff(scheme):
         assert fold.origin - fold.train_end == 2
 
 
-@pytest.mark.parametrize("model", ["linear_regression", "exp_smoothing", "lightgbm"])
+@pytest.mark.parametrize("model", ["linear_regression", "exp_smoothing", "lightgbm", "har"])
 def test_changing_the_future_of_a_fold_leaves_its_forecast_unchanged(model):
-    s = _real("log_return" if model == "exp_smoothing" else "close", 600)
+    s = _real({"exp_smoothing": "log_return", "har": "realized_vol"}.get(model, "close"), 600)
     cfg = CVConfig(horizon=3, scheme="expanding", folds=4, refit_every=2)
-    fc = Forecaster(CATALOG[model], horizon=3, season=s.season, level=s.info.level, params={"n_estimators": 20})
+    params = {"n_estimators": 20} if model == "lightgbm" else {}
+    fc = Forecaster(CATALOG[model], horizon=3, season=s.season, level=s.info.level, params=params)
     base = run_cv(s, fc, cfg)
     assert base.ok
     k = 1
     poisoned = s.values.copy()
     poisoned[base.folds[k].train_end :] *= 3.0
-    fc2 = Forecaster(CATALOG[model], horizon=3, season=s.season, level=s.info.level, params={"n_estimators": 20})
+    fc2 = Forecaster(CATALOG[model], horizon=3, season=s.season, level=s.info.level, params=params)
     again = run_cv(replace(s, values=poisoned), fc2, cfg)
     np.testing.assert_allclose(again.forecasts[: k + 1], base.forecasts[: k + 1])
     assert not np.allclose(again.actuals[k + 1 :], base.actuals[k + 1 :])
+
+
+def test_har_features_are_trailing_means_that_never_reach_past_their_bar():
+    from flowdesk.forecasting.catalog import har_features, har_windows
+
+    x = np.arange(1.0, 201.0)
+    f = har_features(x, 24)
+    assert har_windows(24) == (24, 168)
+    assert f[99, 0] == pytest.approx(x[76:100].mean()) and f[199, 1] == pytest.approx(x[32:200].mean())
+    assert f[5, 1] == pytest.approx(x[:6].mean())  # shorter at the start
+    changed = x.copy()
+    changed[150:] = -1e6
+    np.testing.assert_allclose(har_features(changed, 24)[:150], f[:150])
 
 
 def test_tree_models_forecast_level_changes_so_they_can_leave_the_training_range():
@@ -90,6 +104,18 @@ def test_tree_models_forecast_level_changes_so_they_can_leave_the_training_range
     fc = Forecaster(CATALOG["lightgbm"], horizon=5, season=24, level=True, params={"n_estimators": 30})
     out = fc.fit(trend).predict(5)
     assert out[-1] > 200.0  # a tree on raw levels could never exceed its training maximum
+
+
+def test_skewed_targets_are_modelled_on_a_log_scale_and_mapped_back():
+    s = _real("realized_vol", 500)
+    assert s.info.skewed
+    fc = Forecaster.for_series("naive_mean", s, 3)
+    out = fc.fit(s).predict(3)
+    m = np.median(s.values[s.values > 0])
+    np.testing.assert_allclose(out, m * np.expm1(np.mean(np.log1p(s.values / m))))
+    assert out[0] < s.values.mean()  # a median-like level, not the spike-pulled mean
+    plain = Forecaster(CATALOG["naive_mean"], horizon=3, season=24, level=False).fit(s).predict(3)
+    np.testing.assert_allclose(plain, s.values.mean())
 
 
 def test_score_matches_hand_computed_metrics():
@@ -106,6 +132,8 @@ def test_score_matches_hand_computed_metrics():
     assert m["directional_accuracy"] == pytest.approx(2 / 4)
     signed = score(np.array([[0.1, -0.2]]), np.array([[0.3, 0.1]]), np.array([0.0]), np.array([1.0]), True)
     assert signed["directional_accuracy"] == 0.5
+    flat = score(np.array([[1.5, 1.5]]), np.array([[2.0, 1.0]]), np.array([1.5]), np.array([1.0]), False)
+    assert flat["directional_accuracy"] is None  # a forecast that does not move has no direction
 
 
 def test_naive_last_value_has_mase_one_on_a_one_step_random_walk():
@@ -114,6 +142,15 @@ def test_naive_last_value_has_mase_one_on_a_one_step_random_walk():
     res = run_cv(s, Forecaster(CATALOG["naive_last"], horizon=1, season=24, level=True),
                  CVConfig(horizon=1, scheme="expanding", folds=400))
     assert res.metrics()["mase"] == pytest.approx(1.0, abs=0.1)
+
+
+def test_the_mase_scale_is_the_recent_naive_error_common_to_all_models():
+    calm_after_storm = np.concatenate([np.cumsum(np.full(500, 10.0)), 5000.0 + np.cumsum(np.full(500, 1.0))])
+    s = _series(calm_after_storm, target="close")
+    cfg = CVConfig(horizon=1, scheme="expanding", folds=3, scale_window=100)
+    res = run_cv(s, Forecaster(CATALOG["naive_last"], horizon=1, season=24, level=True), cfg)
+    np.testing.assert_allclose(res.scale, 1.0)  # the last 100 bars moved 1 a bar, not 10
+    assert res.metrics()["mase"] == pytest.approx(1.0)
 
 
 def test_a_failing_model_is_reported_failed_without_scores(monkeypatch):

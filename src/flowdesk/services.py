@@ -25,6 +25,7 @@ SERVICE_MODULES: tuple[str, ...] = (
     "flowdesk.forecasting.jobs",
     "flowdesk.crews.scheduler",
     "flowdesk.analytics.quoteflow.service",
+    "flowdesk.analytics.features.service",
 )
 
 

@@ -7,7 +7,12 @@ checked at start; a bad one raises :class:`SettingsError` whose message names th
 Environment variables: ``FLOWDESK_HOST``, ``FLOWDESK_PORT``, ``FLOWDESK_DATA_DIR``,
 ``FLOWDESK_SYMBOLS`` (comma separated), ``FLOWDESK_RETENTION_DAYS``, ``FLOWDESK_LOG_LEVEL``,
 ``FLOWDESK_CONFIG`` and, per venue, ``FLOWDESK_<VENUE>_WS_URL`` / ``FLOWDESK_<VENUE>_REST_URL``
-(e.g. ``FLOWDESK_BINANCE_USDM_WS_URL``).
+(e.g. ``FLOWDESK_BINANCE_USDM_WS_URL``). The ``crews`` section (LLM, schedules, shadow mode) is
+validated by :mod:`flowdesk.crews.settings`; its variables are ``FLOWDESK_CREWS_*``. The
+``redis`` and ``quoteflow`` sections are validated by :mod:`flowdesk.analytics.quoteflow.config`
+(``REDIS_*``, ``FLOWDESK_REDIS_*``, ``PROCESSOR_INTERVAL``, ``FLOWDESK_QUOTEFLOW_*``). The
+``features`` section is validated by :mod:`flowdesk.analytics.features.config`
+(``FLOWDESK_FEATURES_*``).
 """
 
 from __future__ import annotations
@@ -17,9 +22,14 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:
+    from flowdesk.analytics.features.config import FeatureSettings
+    from flowdesk.analytics.quoteflow.config import QuoteflowSettings, RedisSettings
+    from flowdesk.crews.settings import CrewSettings
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
 KNOWN_STREAMS = {
@@ -44,6 +54,7 @@ class VenueSettings:
     ticker_poll_s: float = 30.0
     snapshot_limit: int = 1000
     max_weight_per_minute: int = 2400
+    backfill_trades: bool = True
 
 
 @dataclass(frozen=True)
@@ -64,6 +75,10 @@ class Settings:
     reconnect_max_s: float = 30.0
     stale_after_s: float = 30.0
     venues: dict[str, VenueSettings] = field(default_factory=dict)
+    crews: CrewSettings = field(default_factory=lambda: _crews({}))
+    redis: RedisSettings = field(default_factory=lambda: _redis({}))
+    quoteflow: QuoteflowSettings = field(default_factory=lambda: _quoteflow({}))
+    features: FeatureSettings = field(default_factory=lambda: _features({}))
 
     @property
     def db_path(self) -> Path:
@@ -107,7 +122,15 @@ def _env_overrides(env: dict[str, str], venue_names: list[str]) -> dict[str, Any
             var = f"FLOWDESK_{name.upper()}_{suffix}"
             if env.get(var):
                 out.setdefault("venues", {}).setdefault(name, {})[key] = env[var]
-    return out
+    from flowdesk.crews.settings import env_overrides
+
+    crews = env_overrides(env)
+    if crews:
+        out["crews"] = crews
+    from flowdesk.analytics.features.config import env_overrides as features_env
+    from flowdesk.analytics.quoteflow.config import env_overrides as quoteflow_env
+
+    return _merge(_merge(out, quoteflow_env(env)), features_env(env))
 
 
 def _int(raw: Any, key: str, lo: int, hi: int) -> int:
@@ -130,6 +153,17 @@ def _float(raw: Any, key: str, lo: float, hi: float) -> float:
     return value
 
 
+def _bool(raw: Any, key: str) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"true", "1", "yes", "on"}:
+        return True
+    if text in {"false", "0", "no", "off"}:
+        return False
+    raise SettingsError(f"setting '{key}': expected true or false, got {raw!r}")
+
+
 def _symbols(raw: Any, key: str) -> tuple[str, ...]:
     if isinstance(raw, str):
         raw = [s.strip() for s in raw.split(",")]
@@ -149,6 +183,30 @@ def _url(raw: Any, key: str, schemes: tuple[str, ...]) -> str:
     if not url.startswith(schemes):
         raise SettingsError(f"setting '{key}': {url!r} must start with one of {schemes}")
     return url.rstrip("/")
+
+
+def _crews(raw: Any) -> CrewSettings:
+    from flowdesk.crews.settings import parse_crews  # the section's own validator
+
+    return parse_crews(raw, _symbols)
+
+
+def _redis(raw: Any) -> RedisSettings:
+    from flowdesk.analytics.quoteflow.config import parse_redis  # the section's own validator
+
+    return parse_redis(raw)
+
+
+def _quoteflow(raw: Any) -> QuoteflowSettings:
+    from flowdesk.analytics.quoteflow.config import parse_quoteflow
+
+    return parse_quoteflow(raw)
+
+
+def _features(raw: Any) -> FeatureSettings:
+    from flowdesk.analytics.features.config import parse_features  # the section's own validator
+
+    return parse_features(raw)
 
 
 def _venue(name: str, raw: Any, symbols: tuple[str, ...]) -> VenueSettings:
@@ -175,6 +233,7 @@ def _venue(name: str, raw: Any, symbols: tuple[str, ...]) -> VenueSettings:
         ticker_poll_s=_float(raw.get("ticker_poll_s", 30), f"{k}.ticker_poll_s", 0.05, 3600),
         snapshot_limit=_int(raw.get("snapshot_limit", 1000), f"{k}.snapshot_limit", 5, 1000),
         max_weight_per_minute=_int(raw.get("max_weight_per_minute", 2400), f"{k}.max_weight_per_minute", 1, 100000),
+        backfill_trades=_bool(raw.get("backfill_trades", True), f"{k}.backfill_trades"),
     )
 
 
@@ -211,6 +270,10 @@ def _build(raw: dict[str, Any]) -> Settings:
         reconnect_max_s=_float(raw.get("reconnect_max_s", 30), "reconnect_max_s", 0.01, 3600),
         stale_after_s=_float(raw.get("stale_after_s", 30), "stale_after_s", 0.1, 86400),
         venues=venues,
+        crews=_crews(raw.get("crews")),
+        redis=_redis(raw.get("redis")),
+        quoteflow=_quoteflow(raw.get("quoteflow")),
+        features=_features(raw.get("features")),
     )
 
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from flowdesk.forecasting.errors import ForecastError, ModelUnavailable
 
 COSTS = ("instant", "light", "moderate", "heavy")
@@ -71,6 +73,7 @@ class ModelSpec:
     weights_env: str | None = None
     global_model: bool = False  # predicts from a new history without a refit
     covariates: bool = False  # accepts past covariates
+    features: Callable[[np.ndarray, int], np.ndarray] | None = None  # derived past covariates
     difference_levels: bool = False  # fit first differences of level targets (trees cannot extrapolate)
     max_train: int | None = None  # fit on at most this many most recent bars (bounds the cost)
 
@@ -182,6 +185,30 @@ def _lag_space(trial: Any, a: BuildArgs) -> Params:
 
 def _linear(a: BuildArgs, p: Params) -> Any:
     return _darts("LinearRegressionModel")(**_lag_args(a, {**p, "strategy": p.get("strategy", "direct")}))
+
+
+def har_windows(season: int) -> tuple[int, int]:
+    """The HAR averaging windows in bars: one day and one week (a week and four for daily bars)."""
+    return (season, 7 * season) if season != 7 else (7, 28)
+
+
+def har_features(values: np.ndarray, season: int) -> np.ndarray:
+    """Trailing means of ``values`` over the HAR windows, each ending at (and including) its bar;
+    shorter at the start of the series, never reaching past the bar."""
+    csum = np.concatenate([[0.0], np.cumsum(values)])
+    idx = np.arange(1, len(values) + 1)
+    cols = []
+    for w in har_windows(season):
+        start = np.maximum(idx - w, 0)
+        cols.append((csum[idx] - csum[start]) / (idx - start))
+    return np.column_stack(cols)
+
+
+def _har(a: BuildArgs, p: Params) -> Any:
+    """HAR (Corsi 2009): the next bars from the last value and its daily and weekly means,
+    one linear model per step."""
+    return _darts("LinearRegressionModel")(lags=1, lags_past_covariates=1, output_chunk_length=a.horizon,
+                                           multi_models=True)
 
 
 def _lgbm(a: BuildArgs, p: Params) -> Any:
@@ -323,6 +350,10 @@ def _specs() -> list[ModelSpec]:
                   "linear regression on lags (one model per step)", "light", _linear, _lag_min,
                   lambda a: {"strategy": "direct"}, _lag_space, global_model=True, covariates=True,
                   max_train=10000),
+        ModelSpec("har", "regression", "LinearRegressionModel",
+                  "HAR: linear regression on the last value and its daily and weekly means", "light", _har,
+                  lambda a, p: har_windows(a.season)[1] + a.horizon + 50, global_model=True,
+                  features=har_features, max_train=10000),
         ModelSpec("lightgbm", "regression", "LightGBMModel", "gradient-boosted trees on lags", "moderate",
                   _lgbm, _lag_min, lambda a: {"strategy": "recursive", **lag_defaults}, _lgbm_space,
                   global_model=True, covariates=True, difference_levels=True, max_train=5000),

@@ -91,6 +91,7 @@ def _series_parser(actions: Any, name: str, help_text: str, target: bool = True)
     p.add_argument("--bar", help=f"bar size {list(BAR_MINUTES)} (default 1h; a CSV's own bar size)")
     p.add_argument("--horizon", type=int, default=12 if target else 1)
     p.add_argument("--lookback", type=int, default=2000, help="bars of history to use")
+    p.add_argument("--covariates", help="comma-separated targets given to lag-regression models, e.g. volume")
     p.add_argument("--db", help="DuckDB file (default: the settings' data_dir/flowdesk.duckdb)")
     p.add_argument("--config", help="settings YAML (for the default database path)")
     p.add_argument("--record", action="store_true", help="write results to the registry")
@@ -119,10 +120,11 @@ def _store(args: argparse.Namespace) -> Iterator[Any]:
 
 
 def _load(args: argparse.Namespace, store: Any, target: str) -> TargetSeries:
+    cov = tuple(args.covariates.split(",")) if args.covariates else ()
     if args.csv:
-        return csv_series(args.csv, target, args.bar, lookback_bars=args.lookback)
+        return csv_series(args.csv, target, args.bar, covariates=cov, lookback_bars=args.lookback)
     return store_series(store.cursor(), args.symbol.upper(), target, args.bar or "1h", exchange=args.exchange,
-                        market=args.market, lookback_bars=args.lookback)
+                        market=args.market, lookback_bars=args.lookback, covariates=cov)
 
 
 def _bar(total: int, desc: str) -> Any:
@@ -179,7 +181,7 @@ def _run(args: argparse.Namespace, store: Any) -> dict[str, Any]:
     bar = _bar(0, "scoring models")
     out = service.forecast(series, args.horizon, model=args.model, priority=args.priority,
                            coverage=args.coverage, registry=registry, record_scores=args.record,
-                           progress=_progress(bar))
+                           covariates=tuple(series.covariates), progress=_progress(bar))
     bar.close()
     if args.record and registry is not None:
         out["forecast_id"] = registry.save_forecast(series.key, args.horizon, out["model"]["name"],
@@ -211,8 +213,8 @@ def _cv(args: argparse.Namespace, store: Any) -> dict[str, Any]:
     cfg = CVConfig(horizon=args.horizon, scheme=args.scheme, folds=args.folds, step=args.step, purge=args.purge,
                    embargo=args.embargo, train_window=args.train_window)
     bar = _bar(0, "cv")
-    ev = service.evaluate(series, names, cfg, coverage=args.coverage, progress=_progress(bar),
-                          deadline=time.monotonic() + args.budget_s)
+    ev = service.evaluate(series, names, cfg, covariates=tuple(series.covariates), coverage=args.coverage,
+                          progress=_progress(bar), deadline=time.monotonic() + args.budget_s)
     bar.close()
     out: dict[str, Any] = {"cv": ev.run_info(), "rows": ev.table()}
     if args.record and store is not None:

@@ -5,7 +5,13 @@
 * a model is fitted on at most its ``max_train`` most recent bars (the catalog's cost bound);
 * tree models fit the first differences of a *level* target (close, open interest), because a
   tree cannot forecast outside the range it was trained on; the forecast differences are summed
-  back onto the last observed level.
+  back onto the last observed level;
+* every model of a positive, right-skewed target (realized volatility, volume) works on
+  ``z = log1p(y / m)``, ``m`` the median of the training window, and its forecasts are mapped
+  back with ``m * expm1(z)`` (clipped at zero). Volatility is close to log-normal (Andersen,
+  Bollerslev, Diebold and Labys 2003); on the log scale a model aims at the conditional median,
+  which is what minimizes the absolute errors MASE counts, instead of a mean pulled up by spikes.
+  ``log1p`` keeps zero-range bars finite.
 
 ``predict(n, history)`` forecasts the ``n`` bars after ``history`` (default: the fitted data).
 A global model (regression on lags, torch, foundation) conditions on the new history without
@@ -50,6 +56,7 @@ class Forecaster:
         level: bool,
         params: Params | None = None,
         covariates: tuple[str, ...] = (),
+        skewed: bool = False,
     ) -> None:
         self.spec = get_spec(spec) if isinstance(spec, str) else spec
         require_available(self.spec)
@@ -59,10 +66,20 @@ class Forecaster:
         self.covariates = tuple(covariates) if self.spec.covariates else ()
         self.params: Params = {**self.spec.defaults(self._args(0)), **(params or {})}
         self._diff = self.spec.difference_levels and level
+        self.skewed = skewed
+        self._median = 1.0  # the log1p scale of a skewed target, set by fit
         self._model: Any = None
         self._history: TargetSeries | None = None
         self.fit_s = 0.0
         self.predict_s = 0.0
+
+    @classmethod
+    def for_series(cls, spec: ModelSpec | str, series: TargetSeries, horizon: int,
+                   params: Params | None = None, covariates: tuple[str, ...] = ()) -> Forecaster:
+        """A forecaster set up for ``series``: its season, and whether its target is a level
+        or positive and skewed."""
+        return cls(spec, horizon=horizon, season=series.season, level=series.info.level, params=params,
+                   covariates=covariates, skewed=series.info.skewed)
 
     @property
     def name(self) -> str:
@@ -79,9 +96,17 @@ class Forecaster:
     def _train_window(self, series: TargetSeries) -> TargetSeries:
         return series.tail(self.spec.max_train) if self.spec.max_train else series
 
+    def _to_model(self, values: np.ndarray) -> np.ndarray:
+        return np.log1p(np.maximum(values, 0.0) / self._median) if self.skewed else values
+
+    def _from_model(self, values: np.ndarray) -> np.ndarray:
+        return np.maximum(self._median * np.expm1(values), 0.0) if self.skewed else values
+
     def _darts_inputs(self, series: TargetSeries) -> tuple[Any, Any]:
-        values, index = series.values, series.index
+        values, index = self._to_model(series.values), series.index
         cov = [series.covariates[c] for c in self.covariates]
+        if self.spec.features is not None:  # derived from the target itself, up to each bar
+            cov += list(self.spec.features(values, self.season).T)
         if self._diff:
             values, index, cov = np.diff(values), index[1:], [c[1:] for c in cov]
         y = _timeseries(index, values)
@@ -96,6 +121,9 @@ class Forecaster:
         if len(train) < self.min_length():
             raise ForecastError(f"{self.name} needs at least {self.min_length()} bars, got {len(train)}")
         model = self.spec.build(self._args(len(train)), self.params)
+        if self.skewed:
+            positive = train.values[train.values > 0]
+            self._median = float(np.median(positive)) if len(positive) else 1.0
         y, cov = self._darts_inputs(train)
         start = time.perf_counter()
         with warnings.catch_warnings():
@@ -120,7 +148,7 @@ class Forecaster:
                 kwargs["past_covariates"] = cov
         else:
             base, kwargs = self._history, {}
-            if self.covariates:
+            if self.covariates or self.spec.features is not None:
                 kwargs["past_covariates"] = self._darts_inputs(base)[1]
         start = time.perf_counter()
         with warnings.catch_warnings():
@@ -128,7 +156,8 @@ class Forecaster:
             out = self._model.predict(n, **kwargs).values()[:, 0].astype(float)
         self.predict_s += time.perf_counter() - start
         if self._diff:
-            out = base.values[-1] + np.cumsum(out)
+            out = self._to_model(base.values)[-1] + np.cumsum(out)
+        out = self._from_model(out)
         if not np.isfinite(out).all():
             raise ForecastError(f"{self.name} produced a non-finite forecast")
         return out

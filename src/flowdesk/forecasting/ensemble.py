@@ -3,7 +3,8 @@
 ``weighted`` uses inverse mean squared CV error (Bates-Granger) of each member. Evaluated by CV,
 an ensemble is built from its members' fold forecasts with no extra fits, and each fold's weights
 come only from folds whose outcomes were known before that fold's training end (equal weights
-until there are any), so the ensemble's CV score is out-of-sample too.
+until there are any), and so does the choice of members when only the best few candidates are
+combined, so the ensemble's CV score is out-of-sample too.
 """
 
 from __future__ import annotations
@@ -49,8 +50,17 @@ def combine(stack: np.ndarray, method: str, weights: np.ndarray | None = None) -
     return np.tensordot(weights, stack, axes=1)
 
 
-def ensemble_cv(results: list[CVResult], method: str) -> CVResult:
-    """The CV result of an ensemble of ``results`` (same folds), without refitting anything."""
+def _mse(results: list[CVResult], rows: np.ndarray) -> np.ndarray:
+    return np.array([np.mean(r.residuals[rows] ** 2) for r in results])
+
+
+def ensemble_cv(results: list[CVResult], method: str, top: int | None = None) -> CVResult:
+    """The CV result of an ensemble of ``results`` (same folds), without refitting anything.
+
+    With ``top``, each fold combines the ``top`` candidates with the lowest error on the folds
+    already resolved before it (all candidates while none is), so choosing the members is part
+    of the evaluated procedure and never sees the fold it is scored on. ``members`` of the
+    result is the choice (and weights) from all folds: what a live forecast would use."""
     if len(results) < 2:
         raise ForecastError("an ensemble needs at least two members")
     failed = [r.model for r in results if not r.ok]
@@ -61,18 +71,24 @@ def ensemble_cv(results: list[CVResult], method: str) -> CVResult:
     if failed:
         out.error = f"member(s) failed: {failed}"
         return out
-    stack = np.stack([r.forecasts for r in results])  # (members, folds, steps)
+    stack = np.stack([r.forecasts for r in results])  # (candidates, folds, steps)
+    keep = min(top or len(results), len(results))
     for k in range(len(first.folds)):
         known = first.known_before(k)
+        chosen = np.arange(len(results))
+        if len(known) and keep < len(results):
+            chosen = np.argsort(_mse(results, known), kind="stable")[:keep]
+        members = [results[i] for i in chosen]
         weights = None
         if method == "weighted":
-            n = len(results)
-            weights = inverse_mse_weights(results, known) if len(known) else np.full(n, 1.0 / n)
-        out.forecasts[k] = combine(stack[:, k, :], method, weights)
+            weights = inverse_mse_weights(members, known) if len(known) else np.full(len(members), 1 / len(members))
+        out.forecasts[k] = combine(stack[chosen, k, :], method, weights)
+    final = [results[i] for i in np.argsort(_mse(results, np.arange(len(first.folds))), kind="stable")[:keep]]
+    out.params = {"members": [r.model for r in final]}
     if method == "weighted":
-        out.members = dict(zip([r.model for r in results], inverse_mse_weights(results).tolist(), strict=True))
+        out.members = dict(zip([r.model for r in final], inverse_mse_weights(final).tolist(), strict=True))
     else:
-        out.members = {r.model: 1.0 / len(results) for r in results}
+        out.members = {r.model: 1.0 / len(final) for r in final}
     return out
 
 

@@ -15,18 +15,21 @@ at that fold's training end, then counts how often the outcome fell inside.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 
 from flowdesk.forecasting.errors import ForecastError
-from flowdesk.forecasting.validation import CVResult
+from flowdesk.forecasting.validation import CVResult, steps
+
+_EPS = 1e-9  # keeps 20 * (1 - 0.8) / 2 from flooring to 1
 
 
 def min_calibration(coverage: float) -> int:
     """Fewest residuals for which both conformal bounds are finite at ``coverage``."""
     alpha = 1.0 - coverage
-    return max(1, math.ceil(2.0 / alpha) - 1)
+    return max(1, math.ceil(2.0 / alpha - 1 - _EPS))
 
 
 def _check(coverage: float) -> None:
@@ -41,8 +44,8 @@ def conformal_offsets(residuals: np.ndarray, coverage: float) -> tuple[np.ndarra
     r = np.sort(residuals, axis=0)
     n = r.shape[0]
     alpha = 1.0 - coverage
-    k_lo = math.floor((n + 1) * alpha / 2)
-    k_hi = math.ceil((n + 1) * (1 - alpha / 2))
+    k_lo = math.floor((n + 1) * alpha / 2 + _EPS)
+    k_hi = math.ceil((n + 1) * (1 - alpha / 2) - _EPS)
     if k_lo < 1 or k_hi > n:
         raise ForecastError(
             f"{n} calibration residuals are too few for a {coverage:.0%} interval "
@@ -70,18 +73,21 @@ def interval(point: np.ndarray, residuals: np.ndarray, coverage: float, nonneg: 
     return Interval(point, median, lower, upper, coverage, residuals.shape[0])
 
 
-def measured_coverage(res: CVResult, coverage: float, lead: int | None = None) -> dict[str, float | int | None]:
-    """Share of CV outcomes inside intervals calibrated only on earlier, already-resolved folds.
+def measured_coverage(res: CVResult, coverage: float, lead: int | None = None,
+                      folds: Iterable[int] | None = None, upto: int | None = None,
+                      ) -> dict[str, float | int | None]:
+    """Share of CV outcomes inside intervals calibrated only on earlier, already-resolved folds
+    (of every fold, or of the fold indices ``folds``; at one ``lead``, steps 1..``upto`` or all).
 
     Returns ``{"nominal", "measured", "n"}``; ``measured`` is None when no fold had enough
     earlier residuals."""
     _check(coverage)
     need = min_calibration(coverage)
-    cols = slice(None) if lead is None else slice(lead - 1, lead)
+    cols = steps(lead, upto)
     hits, total = 0, 0
     if res.ok:
         resid = res.residuals[:, cols]
-        for k in range(len(res.folds)):
+        for k in range(len(res.folds)) if folds is None else folds:
             known = res.known_before(k)
             if len(known) < need:
                 continue

@@ -1,9 +1,15 @@
 """Scheduled forecasting: forecasts per symbol every few minutes, drift checks, retraining.
 
-``flowdesk serve`` starts :meth:`ForecastJobs.run` beside the collector::
+``flowdesk serve`` starts it through :func:`service` (the hook of ``flowdesk.services``), or by
+hand::
 
     jobs = ForecastJobs.from_settings(settings, store.connection)
     task = asyncio.create_task(jobs.run(stop_event))
+
+Environment (read by :func:`service`): ``FLOWDESK_FORECAST_JOBS=0`` turns the jobs off;
+``FLOWDESK_FORECAST_EVERY_S`` (300), ``FLOWDESK_FORECAST_DRIFT_EVERY_S`` (3600),
+``FLOWDESK_FORECAST_BAR`` (1h), ``FLOWDESK_FORECAST_HORIZON`` (12) and
+``FLOWDESK_FORECAST_TARGETS`` (realized_vol,log_return) shape them.
 
 Every ``every_s`` seconds (default 300) each job forecasts its series with the router's pick,
 stores the forecast in the registry (``get_latest_forecast`` reads it) and, when an artifacts
@@ -11,7 +17,8 @@ folder is set, saves the fitted model and records its path and SHA-256. Every ``
 seconds it checks drift; when the check recommends retraining it re-runs CV of the eligible
 models, records the scores and lets the registry re-elect the champion. The work runs in a
 worker thread with its own DuckDB cursor, so the event loop is never blocked. A failing job is
-logged and reported in :attr:`ForecastJobs.last`, and the others carry on.
+logged and reported in :attr:`ForecastJobs.last`, and the others carry on. Setting the stop
+event also stops a pass in progress after its current model fold, so shutdown is not held up.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import pickle
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,17 +38,23 @@ from typing import Any
 
 import duckdb
 
-from flowdesk.forecasting import service
+from flowdesk.forecasting import service as svc
 from flowdesk.forecasting.ensemble import EnsembleForecaster
 from flowdesk.forecasting.errors import ForecastError
 from flowdesk.forecasting.registry import Registry
 from flowdesk.forecasting.router import check_priority, eligibility
-from flowdesk.forecasting.series import SeriesKey, check_target, store_series
+from flowdesk.forecasting.series import SeriesKey, bar_minutes, check_target, store_series
 
 log = logging.getLogger(__name__)
 
 DEFAULT_EVERY_S = 300.0
 DEFAULT_DRIFT_EVERY_S = 3600.0
+#: seconds a background retrain may spend scoring models (jobs run off the event loop)
+RETRAIN_BUDGET_S = 600.0
+
+
+class JobsStopped(Exception):
+    """The stop event was set while a pass was running."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +95,7 @@ class ForecastJobs:
 
     def __init__(self, connection: duckdb.DuckDBPyConnection, jobs: list[JobSpec], *,
                  every_s: float = DEFAULT_EVERY_S, drift_every_s: float = DEFAULT_DRIFT_EVERY_S,
-                 lookback_bars: int = 2000, coverage: float = service.DEFAULT_COVERAGE,
+                 lookback_bars: int = 2000, coverage: float = svc.DEFAULT_COVERAGE,
                  artifacts_dir: Path | None = None) -> None:
         if every_s <= 0 or drift_every_s <= 0:
             raise ForecastError("every_s and drift_every_s must be positive")
@@ -91,6 +106,12 @@ class ForecastJobs:
         self.every_s, self.drift_every_s = every_s, drift_every_s
         self.lookback_bars, self.coverage, self.artifacts_dir = lookback_bars, coverage, artifacts_dir
         self.last: list[JobOutcome] = []
+        self._halt = threading.Event()
+
+    def _check_halt(self, *_: Any) -> None:
+        """A progress hook: abandon the pass when the jobs are being stopped."""
+        if self._halt.is_set():
+            raise JobsStopped()
 
     @classmethod
     def from_settings(cls, settings: Any, connection: duckdb.DuckDBPyConnection,
@@ -110,8 +131,12 @@ class ForecastJobs:
         try:
             registry = Registry(cur)
             for job in self.jobs:
+                if self._halt.is_set():
+                    break
                 try:
                     out.append(JobOutcome(job, kind, True, work(registry, cur, job)))
+                except JobsStopped:
+                    break
                 except (ForecastError, duckdb.Error) as exc:
                     log.warning("forecast job %s %s/%s failed: %s", kind, job.symbol, job.target, exc)
                     out.append(JobOutcome(job, kind, False, error=str(exc)))
@@ -126,8 +151,9 @@ class ForecastJobs:
 
     def _forecast(self, registry: Registry, cur: duckdb.DuckDBPyConnection, job: JobSpec) -> dict[str, Any]:
         series = self._series(cur, job)
-        out = service.forecast(series, job.horizon, priority=job.priority, coverage=self.coverage,
-                               registry=registry, record_scores=True, keep_model=True)
+        out = svc.forecast(series, job.horizon, priority=job.priority, coverage=self.coverage,
+                               registry=registry, record_scores=True, keep_model=True,
+                               progress=self._check_halt)
         name, version = out["model"]["name"], out["model"]["version"]
         fid = registry.save_forecast(series.key, job.horizon, name, version, series.as_of, out["points"],
                                      self.coverage)
@@ -140,7 +166,7 @@ class ForecastJobs:
 
     def _drift(self, registry: Registry, cur: duckdb.DuckDBPyConnection, job: JobSpec) -> dict[str, Any]:
         series = self._series(cur, job, lookback=800)
-        result = service.drift_check(series, 500, 100, registry=registry)
+        result = svc.drift_check(series, 500, 100, registry=registry, on_fold=self._check_halt)
         registry.record_drift(series.key, result["findings"])
         if result["retrain_recommended"]:
             result["retrain"] = self._retrain(registry, series, job)
@@ -148,11 +174,12 @@ class ForecastJobs:
 
     def _retrain(self, registry: Registry, series: Any, job: JobSpec) -> dict[str, Any]:
         names = [c["model"] for c in eligibility(series, job.horizon, job.priority, {}) if c["eligible"]]
-        need = max(service.build(n, series, job.horizon).min_length() for n in names)
-        cfg = service.calibration_config(series, job.horizon, need)
-        deadline = time.monotonic() + service.EVALUATION_BUDGET_S[job.priority]
-        ev = service.evaluate(series, names, cfg, coverage=self.coverage, deadline=deadline)
-        champion = service.record(registry, ev)
+        need = max(svc.build(n, series, job.horizon).min_length() for n in names)
+        cfg = svc.calibration_config(series, job.horizon, need)
+        deadline = time.monotonic() + RETRAIN_BUDGET_S
+        ev = svc.evaluate(series, names, cfg, coverage=self.coverage, deadline=deadline,
+                              progress=self._check_halt)
+        champion = svc.record(registry, ev)
         return {"scored": len(ev.results), "champion": champion and champion["model"]}
 
     def forecast_once(self) -> list[JobOutcome]:
@@ -173,6 +200,15 @@ class ForecastJobs:
         """Run forecasts every ``every_s`` and drift checks every ``drift_every_s`` seconds until
         ``stop_event`` is set. The first forecasts run at once; the first drift check after one
         drift period."""
+        self._halt.clear()
+        relay = asyncio.ensure_future(stop_event.wait())
+        relay.add_done_callback(lambda _: self._halt.set())  # reaches the worker thread mid-pass
+        try:
+            await self._loop(stop_event)
+        finally:
+            relay.cancel()
+
+    async def _loop(self, stop_event: asyncio.Event) -> None:
         next_forecast = time.monotonic()
         next_drift = next_forecast + self.drift_every_s
         while not stop_event.is_set():
@@ -180,10 +216,34 @@ class ForecastJobs:
             if now >= next_forecast:
                 await asyncio.to_thread(self.forecast_once)
                 next_forecast = now + self.every_s
-            if now >= next_drift:
+            if now >= next_drift and not stop_event.is_set():
                 await asyncio.to_thread(self.drift_once)
                 next_drift = now + self.drift_every_s
             wait = max(0.0, min(next_forecast, next_drift) - time.monotonic())
             with contextlib.suppress(TimeoutError):  # the wait timing out is the normal case
                 await asyncio.wait_for(stop_event.wait(), timeout=wait)
 
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(name, "").strip() or default
+
+
+def service(settings: Any, live: Any = None) -> Callable[[asyncio.Event], Any] | None:
+    """The ``flowdesk serve`` hook: the jobs' run function over the served store, or None when
+    ``FLOWDESK_FORECAST_JOBS`` is 0/off/false."""
+    if _env("FLOWDESK_FORECAST_JOBS", "1").lower() in ("0", "off", "false", "no"):
+        return None
+    from flowdesk.tools.context import get_context  # the store ``serve`` opened, not a second one
+
+    try:
+        every = float(_env("FLOWDESK_FORECAST_EVERY_S", str(DEFAULT_EVERY_S)))
+        drift_every = float(_env("FLOWDESK_FORECAST_DRIFT_EVERY_S", str(DEFAULT_DRIFT_EVERY_S)))
+        horizon = int(_env("FLOWDESK_FORECAST_HORIZON", "12"))
+    except ValueError as exc:
+        raise ForecastError(f"FLOWDESK_FORECAST_*: {exc}") from None
+    targets = tuple(t.strip() for t in _env("FLOWDESK_FORECAST_TARGETS", "realized_vol,log_return").split(","))
+    bar = _env("FLOWDESK_FORECAST_BAR", "1h")
+    bar_minutes(bar)  # a bad bar size fails at start, not every five minutes
+    jobs = ForecastJobs.from_settings(settings, get_context().connection, targets=targets, bar=bar,
+                                      horizon=horizon, every_s=every, drift_every_s=drift_every)
+    return jobs.run

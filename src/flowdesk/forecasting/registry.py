@@ -5,8 +5,9 @@ Tables come from schema migration 3 ("forecasting registry"). A *series key* is
 
 * ``forecast_models``: one row per (key, horizon, model, version). A version is a parameter
   set: the same model with the same parameters keeps its version. ``role`` is ``champion``
-  (the model with the lowest MASE among every model's latest successful score; a challenger
-  must beat it strictly to replace it), ``challenger``, or ``retired`` (superseded versions).
+  (the model with the lowest MASE among the latest successful scores of the versions not
+  retired; a challenger must beat it strictly to replace it), ``challenger``, or ``retired``
+  (a version superseded by a newer parameter set of the same model; never elected).
   ``artifact_path``/``artifact_sha256`` point at a saved fitted model.
 * ``forecast_scores``: every CV score, failed ones included (``status = 'failed'``, ``error``).
 * ``forecasts``: issued forecasts, one row per step, with interval bounds.
@@ -134,7 +135,8 @@ class Registry:
     def update_roles(self, key: SeriesKey, horizon: int) -> dict[str, Any] | None:
         """Re-elect the champion for the key and horizon; return its score row (None if no model
         has a successful score)."""
-        scores = [s for s in self.latest_scores(key, horizon) if s["status"] == "ok" and s["mase"] is not None]
+        scores = [s for s in self.latest_scores(key, horizon)
+                  if s["status"] == "ok" and s["mase"] is not None and s["role"] != "retired"]
         if not scores:
             return None
         best = min(scores, key=lambda s: s["mase"])
@@ -184,7 +186,7 @@ class Registry:
                 "issued_ts", "as_of", "step", "ts", "value", "median", "lower", "upper", "coverage"]
         self.con.register("_forecast_rows", frame[cols])
         try:
-            self.con.execute("INSERT INTO forecasts SELECT * FROM _forecast_rows")
+            self.con.execute("INSERT INTO forecasts BY NAME SELECT * FROM _forecast_rows")
         finally:
             self.con.unregister("_forecast_rows")
         return forecast_id

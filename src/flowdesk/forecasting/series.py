@@ -17,8 +17,9 @@ aggregated bars a :class:`TargetSeries` takes one target column:
   (store only).
 
 Minutes without data are filled with the previous close and zero volume and counted
-(``n_filled``); a first or last bar that does not hold a full set of base bars is dropped, so a
-still-forming bar never enters a forecast.
+(``n_filled``). Only the ``candles`` table is read, never ``interpolated_candles``: a value a
+data-quality job made up is not market data. A first or last bar that does not hold a full set
+of base bars is dropped, so a still-forming bar never enters a forecast.
 """
 
 from __future__ import annotations
@@ -45,13 +46,15 @@ class TargetInfo:
     level: bool  # a non-stationary level: tree models forecast its first differences instead
     nonneg: bool  # never below zero: interval bounds are clipped at zero
     store_only: bool = False
+    skewed: bool = False  # positive and right-skewed: models work on log1p(y / median)
 
 
 TARGETS: dict[str, TargetInfo] = {
     "close": TargetInfo("bar close price", level=True, nonneg=True),
     "log_return": TargetInfo("ln(close_t / close_t-1)", level=False, nonneg=False),
-    "realized_vol": TargetInfo("per-bar realized volatility of log returns", level=False, nonneg=True),
-    "volume": TargetInfo("base-unit volume in the bar", level=False, nonneg=True),
+    "realized_vol": TargetInfo("per-bar realized volatility of log returns", level=False, nonneg=True,
+                               skewed=True),
+    "volume": TargetInfo("base-unit volume in the bar", level=False, nonneg=True, skewed=True),
     "funding": TargetInfo("funding rate, last value in the bar", level=False, nonneg=False, store_only=True),
     "open_interest": TargetInfo("open interest, last value in the bar", level=True, nonneg=True, store_only=True),
 }

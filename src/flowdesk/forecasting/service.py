@@ -37,6 +37,7 @@ from flowdesk.forecasting.validation import (
     CVResult,
     common_folds,
     empty_result,
+    make_folds,
     run_cv,
     run_cv_many,
 )
@@ -58,8 +59,7 @@ def iso(ts: datetime | pd.Timestamp | None) -> str | None:
 
 def build(name: str, series: TargetSeries, horizon: int, params: Params | None = None,
           covariates: tuple[str, ...] = ()) -> Forecaster:
-    return Forecaster(get_spec(name), horizon=horizon, season=series.season, level=series.info.level,
-                      params=params, covariates=covariates)
+    return Forecaster.for_series(get_spec(name), series, horizon, params, covariates)
 
 
 @dataclass
@@ -117,8 +117,9 @@ def _failed(series: TargetSeries, name: str, cfg: CVConfig, folds: list, error: 
 def evaluate(series: TargetSeries, models: list[str], cfg: CVConfig, *, covariates: tuple[str, ...] = (),
              coverage: float = DEFAULT_COVERAGE, ensembles: bool = True, progress: Progress | None = None,
              deadline: float | None = None, params: dict[str, Params] | None = None) -> Evaluation:
-    """Cross-validate ``models`` plus the naive baseline on common folds; unavailable models are
-    reported as failed with the reason. With ``ensembles`` the mean, median and inverse-MSE
+    """Cross-validate ``models`` plus the naive baseline on common folds; unavailable models and
+    models needing more training bars than the first fold has are reported as failed with the
+    reason. With ``ensembles`` the mean, median and inverse-MSE
     weighted ensembles of the best :data:`ENSEMBLE_MEMBERS` successful models are added."""
     names = list(dict.fromkeys([BASELINE, *[m for m in models if not is_ensemble(m)]]))
     runnable, blocked = [], {}
@@ -129,6 +130,11 @@ def evaluate(series: TargetSeries, models: list[str], cfg: CVConfig, *, covariat
         else:
             runnable.append(build(name, series, cfg.horizon, (params or {}).get(name), covariates))
     runnable.sort(key=lambda f: (f.name != BASELINE, COSTS.index(f.spec.cost)))  # cheap first
+    asked = make_folds(len(series), cfg, 2)
+    room = min(f.train_end - f.train_start for f in asked)
+    for fc in [f for f in runnable if f.min_length() > room]:
+        blocked[fc.name] = f"needs {fc.min_length()} training bars; the first fold has {room}"
+        runnable.remove(fc)
     results = run_cv_many(series, runnable, cfg, progress, deadline)
     folds = common_folds(series, runnable, cfg)
     for name, why in blocked.items():
@@ -139,11 +145,12 @@ def evaluate(series: TargetSeries, models: list[str], cfg: CVConfig, *, covariat
 
 
 def _ensembles(results: dict[str, CVResult]) -> dict[str, CVResult]:
-    ok = sorted((r for n, r in results.items() if r.ok and n != BASELINE), key=lambda r: r.metrics()["mae"])
-    members = ok[:ENSEMBLE_MEMBERS]
-    if len(members) < 2:
+    """Ensembles of the :data:`ENSEMBLE_MEMBERS` best successful models, chosen fold by fold
+    from earlier folds only (see :func:`ensemble_cv`)."""
+    ok = [r for n, r in results.items() if r.ok and n != BASELINE]
+    if len(ok) < 2:
         return {}
-    return {f"ensemble_{m}": ensemble_cv(members, m) for m in ("mean", "median", "weighted")}
+    return {f"ensemble_{m}": ensemble_cv(ok, m, top=ENSEMBLE_MEMBERS) for m in ("mean", "median", "weighted")}
 
 
 def record(registry: Registry, ev: Evaluation) -> dict[str, Any] | None:
@@ -192,7 +199,7 @@ def _decide(series: TargetSeries, horizon: int, model: str, priority: str, regis
             ) -> tuple[Decision, Evaluation | None]:
     scores = registry.latest_scores(series.key, horizon) if registry else []
     if model != "auto":
-        return Decision(model, None, None, "model named by the caller", "caller"), None
+        return _named(model, scores), None
     decision = route(series, horizon, priority, scores)
     if decision.model is not None:
         return decision, None
@@ -212,6 +219,22 @@ def _decide(series: TargetSeries, horizon: int, model: str, priority: str, regis
     decision = route(series, horizon, priority, rows)
     decision.reason += f" (scores from a {cfg.folds}-fold expanding CV run just now)"
     return decision, ev
+
+
+def _named(model: str, scores: list[dict[str, Any]]) -> Decision:
+    """The caller's model, with the parameters of its best recorded version when there is one."""
+    if not is_ensemble(model):
+        get_spec(model)  # an unknown name is an error here, not after the data is loaded
+    mine = [s for s in scores if s["model"] == model and s["status"] == "ok" and s["mase"] is not None]
+    if not mine:
+        if is_ensemble(model):
+            raise ForecastError(f"{model} has no recorded members for this series and horizon: "
+                                "score it with `flowdesk forecast cv --record` first")
+        return Decision(model, None, None, "model named by the caller (default parameters)", "caller")
+    best = min(mine, key=lambda s: s["mase"])
+    return Decision(model, best["version"], best["params"],
+                    f"model named by the caller; parameters of its best recorded version v{best['version']} "
+                    f"(MASE {best['mase']:.3f})", "caller")
 
 
 def _min_train(name: str, params: Params | None, series: TargetSeries, horizon: int) -> int:
@@ -254,6 +277,8 @@ def forecast(series: TargetSeries, horizon: int, *, model: str = "auto", priorit
     fitted forecaster under ``fitted``."""
     check_priority(priority)
     notes: list[str] = list(series.notes)
+    if series.info.skewed:
+        notes.append(f"{series.target} is modelled as log1p(y / training median) and mapped back")
     decision, ev = _decide(series, horizon, model, priority, registry, covariates, notes, progress,
                            record_scores)
     name = decision.model or BASELINE
@@ -291,7 +316,8 @@ def forecast(series: TargetSeries, horizon: int, *, model: str = "auto", priorit
 
 
 def _error_series(series: TargetSeries, n_errors: int, model: str, registry: Registry | None,
-                  notes: list[str]) -> tuple[np.ndarray, str]:
+                  notes: list[str], on_fold: Callable[[int, CVResult], None] | None = None,
+                  ) -> tuple[np.ndarray, str]:
     """The last ``n_errors`` one-bar-ahead errors: from stored forecasts when enough of them
     resolved, else from a walk-forward re-run of ``model`` (refit every 24 bars)."""
     if registry is not None:
@@ -302,14 +328,15 @@ def _error_series(series: TargetSeries, n_errors: int, model: str, registry: Reg
         notes.append(f"only {len(stored)} stored one-step forecasts resolved; errors re-computed walk-forward")
     fc = build(model, series, 1)
     cfg = CVConfig(horizon=1, scheme="walk_forward", folds=n_errors, step=1, refit_every=24)
-    res = run_cv(series, fc, cfg)
+    res = run_cv(series, fc, cfg, on_fold=on_fold)
     if not res.ok:
         raise ForecastError(f"{model} failed while computing errors for drift: {res.error}")
     return res.residuals[:, 0], f"walk-forward one-step errors of {model} (refit every 24 bars)"
 
 
 def drift_check(series: TargetSeries, reference_bars: int, recent_bars: int, *,
-                registry: Registry | None = None, model: str = "champion") -> dict[str, Any]:
+                registry: Registry | None = None, model: str = "champion",
+                on_fold: Callable[[int, CVResult], None] | None = None) -> dict[str, Any]:
     """Input drift (KS, PSI) of the recent window against the reference window, and error drift
     (Page-Hinkley, ADWIN) over the same span; with the verdict and whether to retrain."""
     from flowdesk.forecasting import drift
@@ -327,7 +354,7 @@ def drift_check(series: TargetSeries, reference_bars: int, recent_bars: int, *,
     if model == "champion":
         champ = registry.champion(series.key, 1) if registry else None
         model = champ["model"] if champ and not is_ensemble(champ["model"]) else BASELINE
-    errors, how = _error_series(series, total, model, registry, notes)
+    errors, how = _error_series(series, total, model, registry, notes, on_fold)
     findings += drift.error_drift(errors, reference_bars)
     return {**drift.summarize(findings), "errors_from": how, "model": model,
             "reference": {"from": iso(series.index[-total]), "bars": reference_bars},

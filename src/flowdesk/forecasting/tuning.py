@@ -57,15 +57,13 @@ def tune(series: TargetSeries, model: str, cfg: CVConfig, *, budget_s: float = 6
         raise ForecastError("budget_s must be positive and max_trials at least 1")
     args = BuildArgs(cfg.horizon, series.season, default_lags(series.season), series.info.level, len(series),
                      len(covariates) if spec.covariates else 0)
-    default = Forecaster(spec, horizon=cfg.horizon, season=series.season, level=series.info.level,
-                         covariates=covariates)
+    default = Forecaster.for_series(spec, series, cfg.horizon, covariates=covariates)
     folds = make_folds(len(series), cfg, default.min_length())
     deadline = time.monotonic() + budget_s
 
     def objective(trial: optuna.Trial) -> float:
         params = spec.space(trial, args)  # type: ignore[misc]
-        fc = Forecaster(spec, horizon=cfg.horizon, season=series.season, level=series.info.level,
-                        params=params, covariates=covariates)
+        fc = Forecaster.for_series(spec, series, cfg.horizon, params, covariates)
 
         def after_fold(k: int, res: CVResult) -> None:
             trial.report(_running_mase(res, k), k)

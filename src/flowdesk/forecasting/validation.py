@@ -17,12 +17,15 @@ that many folds and in between only conditions on the newer history (local model
 Metrics (pooled over folds and the scored steps, or for one lead time):
 
 * MAE, RMSE.
-* MASE: absolute error over the fold's scale, the mean absolute one-bar change of the series
-  over all the history before the fold's training end (the in-sample naive MAE, common to every
-  model of a fold), averaged.
+* MASE: absolute error over the fold's scale, averaged. The scale is the in-sample MAE of the
+  one-bar naive forecast (the mean absolute one-bar change) over the ``scale_window`` bars
+  before the fold's training end: the same for every model of a fold, and recent enough that a
+  calm period is not measured against the volatility of years before (default 1,000 bars).
 * sMAPE in percent: ``200 |f - y| / (|f| + |y|)`` (ill-suited to returns near zero).
 * directional accuracy: for signed targets (returns, funding) ``sign f == sign y``; for levels
-  ``sign(f - last) == sign(y - last)`` against the last value the model saw. Ties are left out.
+  ``sign(f - last) == sign(y - last)`` against the last value the model saw. Pairs where the
+  outcome or the forecast does not move are left out, so a flat forecast (naive last value) has
+  no directional accuracy (None) rather than a score of zero.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ class CVConfig:
     embargo: int = 0
     train_window: int | None = None
     refit_every: int = 1
+    scale_window: int = 1000
 
     def check(self) -> None:
         if self.scheme not in SCHEMES:
@@ -59,6 +63,8 @@ class CVConfig:
         for name in ("horizon", "folds", "refit_every"):
             if getattr(self, name) < 1:
                 raise ForecastError(f"{name} must be at least 1")
+        if self.scale_window < 2:
+            raise ForecastError("scale_window must be at least 2 bars")
         if self.purge < 0 or self.embargo < 0 or (self.step is not None and self.step < 1):
             raise ForecastError("purge and embargo must be >= 0 and step >= 1")
         if self.scheme == "sliding" and not self.train_window:
@@ -129,12 +135,20 @@ class CVResult:
         ends = np.array([f.origin + self.horizon for f in self.folds])
         return np.flatnonzero(ends <= self.folds[k].train_end)
 
-    def metrics(self, lead: int | None = None) -> dict[str, float | int | None]:
-        """Error metrics pooled over folds and steps, or for one ``lead`` time (1-based)."""
+    def metrics(self, lead: int | None = None, upto: int | None = None) -> dict[str, float | int | None]:
+        """Error metrics pooled over folds and steps, for one ``lead`` time (1-based), or pooled
+        over steps 1..``upto``."""
         if not self.ok:
             return {"mae": None, "rmse": None, "mase": None, "smape": None, "directional_accuracy": None, "n": 0}
-        cols = slice(None) if lead is None else slice(lead - 1, lead)
+        cols = steps(lead, upto)
         return score(self.forecasts[:, cols], self.actuals[:, cols], self.last_seen, self.scale, self.signed)
+
+
+def steps(lead: int | None = None, upto: int | None = None) -> slice:
+    """Columns of the forecast steps: one ``lead`` (1-based), steps 1..``upto``, or all."""
+    if lead is not None:
+        return slice(lead - 1, lead)
+    return slice(0, upto)
 
 
 def score(f: np.ndarray, y: np.ndarray, last: np.ndarray, scale: np.ndarray, signed: bool) -> dict[str, Any]:
@@ -144,10 +158,10 @@ def score(f: np.ndarray, y: np.ndarray, last: np.ndarray, scale: np.ndarray, sig
     denom = np.abs(f) + np.abs(y)
     smape = np.where(denom > 0, 200 * np.abs(err) / np.where(denom > 0, denom, 1), 0.0)
     if signed:
-        moved, agree = y != 0, np.sign(f) == np.sign(y)
+        moved, agree = (y != 0) & (f != 0), np.sign(f) == np.sign(y)
     else:
         ref = last[:, None]
-        moved, agree = y != ref, np.sign(f - ref) == np.sign(y - ref)
+        moved, agree = (y != ref) & (f != ref), np.sign(f - ref) == np.sign(y - ref)
     with np.errstate(divide="ignore", invalid="ignore"):
         scaled = np.abs(err) / scale[:, None]
     return {
@@ -160,9 +174,14 @@ def score(f: np.ndarray, y: np.ndarray, last: np.ndarray, scale: np.ndarray, sig
     }
 
 
-def _scales(values: np.ndarray, folds: list[Fold]) -> np.ndarray:
+def _scales(values: np.ndarray, folds: list[Fold], window: int) -> np.ndarray:
+    """Mean absolute one-bar change over the ``window`` bars before each fold's training end."""
     steps = np.concatenate([[0.0], np.cumsum(np.abs(np.diff(values)))])
-    return np.array([steps[f.train_end - 1] / max(1, f.train_end - 1) for f in folds])
+    out = []
+    for f in folds:
+        first = max(0, f.train_end - window)
+        out.append((steps[f.train_end - 1] - steps[first]) / max(1, f.train_end - 1 - first))
+    return np.array(out)
 
 
 def empty_result(series: TargetSeries, name: str, params: Params, cfg: CVConfig, folds: list[Fold]) -> CVResult:
@@ -172,7 +191,7 @@ def empty_result(series: TargetSeries, name: str, params: Params, cfg: CVConfig,
     last = np.array([y[f.train_end - 1] for f in folds])
     signed = not series.info.nonneg and not series.info.level
     return CVResult(name, params, h, folds, np.full((k, h), np.nan), actuals, last,
-                    _scales(y, folds), signed)
+                    _scales(y, folds, cfg.scale_window), signed)
 
 
 def common_folds(series: TargetSeries, forecasters: list[Forecaster], cfg: CVConfig) -> list[Fold]:

@@ -65,7 +65,11 @@ def build_mcp(host: str = "127.0.0.1", caller: Caller = call_in_thread) -> FastM
             title=spec.title,
             description=spec.description,
             annotations=ToolAnnotations(
-                title=spec.title, readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=False
+                title=spec.title,
+                readOnlyHint=spec.read_only,
+                destructiveHint=False,  # no tool deletes or overwrites market data
+                idempotentHint=spec.read_only,
+                openWorldHint=False,
             ),
             structured_output=True,
         )

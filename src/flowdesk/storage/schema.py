@@ -141,6 +141,75 @@ MIGRATIONS: tuple[Migration, ...] = (
         );
         """,
     ),
+    Migration(
+        4,
+        "data quality and crews",
+        """
+        CREATE TABLE quality_issues (
+            issue_id VARCHAR NOT NULL, fingerprint VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+            severity VARCHAR NOT NULL, exchange VARCHAR, market VARCHAR, symbol VARCHAR,
+            stream VARCHAR, status VARCHAR NOT NULL, summary VARCHAR NOT NULL,
+            evidence VARCHAR NOT NULL, first_seen_ts TIMESTAMP NOT NULL,
+            last_seen_ts TIMESTAMP NOT NULL, closed_ts TIMESTAMP, seen_count INTEGER NOT NULL,
+            run_id VARCHAR NOT NULL
+        );
+        CREATE TABLE agent_actions (
+            action_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL, workflow VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL, issue_id VARCHAR, exchange VARCHAR, market VARCHAR,
+            symbol VARCHAR, mode VARCHAR NOT NULL, status VARCHAR NOT NULL,
+            params VARCHAR NOT NULL, evidence VARCHAR NOT NULL, outcome VARCHAR,
+            proposed_count INTEGER NOT NULL, created_ts TIMESTAMP NOT NULL,
+            updated_ts TIMESTAMP NOT NULL
+        );
+        CREATE TABLE escalations (
+            escalation_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL, issue_id VARCHAR,
+            kind VARCHAR NOT NULL, severity VARCHAR NOT NULL, exchange VARCHAR, market VARCHAR,
+            symbol VARCHAR, reason VARCHAR NOT NULL, evidence VARCHAR NOT NULL,
+            status VARCHAR NOT NULL, created_ts TIMESTAMP NOT NULL, updated_ts TIMESTAMP NOT NULL
+        );
+        CREATE TABLE interpolations (
+            exchange VARCHAR NOT NULL, market VARCHAR NOT NULL, symbol VARCHAR NOT NULL,
+            table_name VARCHAR NOT NULL, key_ts TIMESTAMP NOT NULL, method VARCHAR NOT NULL,
+            row_values VARCHAR NOT NULL, reason VARCHAR NOT NULL, run_id VARCHAR NOT NULL,
+            action_id VARCHAR, created_ts TIMESTAMP NOT NULL
+        );
+        CREATE TABLE crew_runs (
+            run_id VARCHAR NOT NULL, crew VARCHAR NOT NULL, workflow VARCHAR,
+            mode VARCHAR NOT NULL, trigger VARCHAR NOT NULL, llm VARCHAR NOT NULL,
+            inputs VARCHAR NOT NULL, status VARCHAR NOT NULL, started_ts TIMESTAMP NOT NULL,
+            finished_ts TIMESTAMP, summary VARCHAR, output VARCHAR, error VARCHAR
+        );
+        CREATE TABLE interpolated_candles (
+            exchange VARCHAR NOT NULL, market VARCHAR NOT NULL, symbol VARCHAR NOT NULL,
+            interval VARCHAR NOT NULL, open_ts TIMESTAMP NOT NULL, close_ts TIMESTAMP NOT NULL,
+            open DOUBLE, high DOUBLE, low DOUBLE, close DOUBLE, volume DOUBLE,
+            quote_volume DOUBLE, trade_count BIGINT, taker_buy_volume DOUBLE,
+            closed BOOLEAN NOT NULL, ts TIMESTAMP NOT NULL, recv_ts TIMESTAMP NOT NULL,
+            method VARCHAR NOT NULL, run_id VARCHAR NOT NULL
+        );
+        CREATE VIEW candles_filled AS
+            SELECT exchange, market, symbol, interval, open_ts, close_ts, open, high, low, close,
+                   volume, quote_volume, trade_count, taker_buy_volume, closed, ts, recv_ts,
+                   false AS interpolated
+            FROM candles
+            UNION ALL
+            SELECT i.exchange, i.market, i.symbol, i.interval, i.open_ts, i.close_ts, i.open,
+                   i.high, i.low, i.close, i.volume, i.quote_volume, i.trade_count,
+                   i.taker_buy_volume, i.closed, i.ts, i.recv_ts, true AS interpolated
+            FROM interpolated_candles i ANTI JOIN candles c
+                USING (exchange, market, symbol, interval, open_ts);
+        """,
+    ),
+    Migration(
+        5,
+        "features",
+        """
+        CREATE TABLE features (
+            exchange VARCHAR NOT NULL, market VARCHAR NOT NULL, symbol VARCHAR NOT NULL,
+            ts TIMESTAMP NOT NULL, name VARCHAR NOT NULL, value DOUBLE NOT NULL
+        );
+        """,
+    ),
 )
 
 #: stored record type -> table name
@@ -167,4 +236,5 @@ RETENTION_COLUMNS: dict[str, str] = {
     "candles": "open_ts",
     "book_snapshots": "ts",
     "depth_bands": "ts",
+    "features": "ts",
 }

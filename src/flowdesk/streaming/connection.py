@@ -49,7 +49,7 @@ async def run_connection(
         health.url = target
         got_data = False
         try:
-            async with connect(target, max_size=None, max_queue=4096, compression=None, open_timeout=10) as ws:
+            async with connect(target, max_size=None, max_queue=4096, compression=None, open_timeout=10, close_timeout=2) as ws:
                 health.connected = True
                 health.connects += 1
                 if on_open is not None:

@@ -126,6 +126,20 @@ class Controller:
                 return feed
         return None
 
+    def reconnect(self, venue: str) -> bool:
+        """Close ``venue``'s socket so it reconnects (and backfills); False if it was not open."""
+        for feed in self.feeds:
+            if feed.venue.name == venue:
+                return feed.reconnect()
+        raise KeyError(f"no feed for venue {venue!r}")
+
+    def resync_book(self, exchange: str, market: str, symbol: str) -> None:
+        """Drop a live book and resync it from a fresh snapshot."""
+        feed = self.feed_for(exchange, market)
+        if feed is None or symbol not in feed.books:
+            raise KeyError(f"no live book for {exchange}_{market} {symbol}")
+        feed.resync(symbol)
+
     def feed_status(self) -> list[dict[str, Any]]:
         now = time.time_ns()
         wstats = self.writer.stats()

@@ -55,13 +55,14 @@ def _check_int(value: int, lo: int, hi: int, name: str) -> int:
     return value
 
 
-def _series(symbol: str, exchange: str, target: str, bar: str, lookback_bars: int) -> TargetSeries:
+def _series(symbol: str, exchange: str, target: str, bar: str, lookback_bars: int,
+            covariates: list[str] | None = None) -> TargetSeries:
     ctx = get_context()
     ex, mk = resolve_venue(exchange)
     _check_int(lookback_bars, 50, MAX_LOOKBACK, "lookback_bars")
     with _errors(), ctx.db() as cur:
         return store_series(cur, _symbol(symbol), check_target(target), bar, exchange=ex, market=mk,
-                            lookback_bars=lookback_bars)
+                            lookback_bars=lookback_bars, covariates=tuple(covariates or ()))
 
 
 def _source(series: TargetSeries) -> dict[str, Any]:
@@ -95,7 +96,7 @@ def _clean(value: Any) -> Any:
 @tool("forecasting")
 def forecast(symbol: str, target: str = "close", horizon: int = 12, bar: str = "1h", model: str = "auto",
              priority: str = "fast", exchange: str = "binance_usdm", coverage: float = 0.8,
-             lookback_bars: int = 2000) -> dict[str, Any]:
+             lookback_bars: int = 2000, covariates: list[str] | None = None) -> dict[str, Any]:
     """Forecast ``target`` of ``symbol`` for the next ``horizon`` bars of size ``bar``.
 
     ``target``: close, log_return, realized_vol, volume, funding or open_interest. ``model``:
@@ -105,15 +106,17 @@ def forecast(symbol: str, target: str = "close", horizon: int = 12, bar: str = "
     (ts, value, median, lower, upper), the interval's nominal and measured coverage (conformal
     from CV residuals), the model's CV scores (MASE, sMAPE, RMSE, directional accuracy), fit and
     predict seconds, and the source block. The model is refit on all bars before forecasting.
+    ``covariates`` (other targets, e.g. ["volume"]) feed the lag-regression models as past
+    covariates; other models ignore them.
     """
     _check_int(horizon, 1, MAX_HORIZON, "horizon")
     if not 0.5 <= coverage < 1.0:
         raise ToolError(f"coverage must be in [0.5, 1), got {coverage}")
     with _errors():
         check_priority(priority)
-        series = _series(symbol, exchange, target, bar, lookback_bars)
+        series = _series(symbol, exchange, target, bar, lookback_bars, covariates)
         out = service.forecast(series, horizon, model=model, priority=priority, coverage=coverage,
-                               registry=_registry())
+                               registry=_registry(), covariates=tuple(series.covariates))
     out["points"] = out["points"].to_dict("records")
     out["candidates"] = [c for c in out["candidates"] if c["eligible"]][:ROW_CAP]
     return _clean({"symbol": series.symbol, "target": series.target, "bar": bar, "horizon": horizon,
@@ -122,10 +125,12 @@ def forecast(symbol: str, target: str = "close", horizon: int = 12, bar: str = "
 
 @tool("forecasting")
 def list_models() -> dict[str, Any]:
-    """Every model in the forecasting catalog, grouped by family, with whether it runs on this
-    installation and, if not, why (torch models need the ``deep`` extra; Chronos-2/TimesFM need
-    local weights; AutoARIMA/AutoETS/AutoTheta need statsforecast; Prophet needs prophet), what
-    each needs (packages, past covariates, training cap) and its cost class."""
+    """List the forecasting model catalog.
+
+    Returns every model grouped by family, whether it runs on this installation and, if not,
+    why (torch models need the ``deep`` extra; Chronos-2/TimesFM need local weights;
+    AutoARIMA/AutoETS/AutoTheta need statsforecast; Prophet needs prophet), what each needs
+    (packages, past covariates, training cap) and its cost class."""
     models = [describe(spec) for spec in CATALOG.values()]
     families: dict[str, list[str]] = {}
     for m in models:
@@ -145,26 +150,28 @@ def cross_validate(symbol: str, target: str = "close", horizon: int = 12, bar: s
                    models: list[str] | None = None, scheme: str = "expanding", folds: int = 24,
                    step: int | None = None, purge: int = 0, embargo: int = 0, train_window: int | None = None,
                    exchange: str = "binance_usdm", lookback_bars: int = 2000, coverage: float = 0.8,
-                   budget_s: float = 60.0) -> dict[str, Any]:
+                   budget_s: float = 60.0, covariates: list[str] | None = None) -> dict[str, Any]:
     """Cross-validate forecasting models on stored bars and compare them with the naive forecast.
 
     ``scheme``: expanding (non-overlapping test blocks), sliding (needs ``train_window``) or
     walk_forward (an origin every ``step`` bars); ``purge`` bars before each origin are kept out
-    of training, ``embargo`` bars separate folds. ``models`` defaults to every available model.
+    of training, ``embargo`` bars separate folds. ``models`` defaults to every available model;
+    ``covariates`` (e.g. ["volume"]) are given to the lag-regression models.
     Returns one row per model (and mean/median/weighted ensembles of the best three), best MASE
     first: MAE, RMSE, MASE, sMAPE, directional accuracy, MAE relative to naive, conformal
-    interval coverage measured vs nominal, fit/predict seconds, failures with their error, and
-    models skipped when ``budget_s`` ran out. Scores are not recorded by this tool."""
+    interval coverage measured vs nominal, fit/predict seconds summed over the folds, failures
+    with their error, and models skipped when ``budget_s`` ran out. Not recorded by this tool."""
     _check_int(horizon, 1, MAX_HORIZON, "horizon")
     _check_int(folds, 2, 200, "folds")
     if not 0 < budget_s <= MAX_BUDGET_S:
         raise ToolError(f"budget_s must be in (0, {MAX_BUDGET_S}]")
     names = list(models) if models else [s.name for s in available_specs()]
     with _errors():
-        series = _series(symbol, exchange, target, bar, lookback_bars)
+        series = _series(symbol, exchange, target, bar, lookback_bars, covariates)
         cfg = CVConfig(horizon=horizon, scheme=scheme, folds=folds, step=step, purge=purge, embargo=embargo,
                        train_window=train_window)
-        ev = service.evaluate(series, names, cfg, coverage=coverage, deadline=time.monotonic() + budget_s)
+        ev = service.evaluate(series, names, cfg, covariates=tuple(series.covariates), coverage=coverage,
+                              deadline=time.monotonic() + budget_s)
     rows = ev.table()
     return _clean({"symbol": series.symbol, "target": series.target, "bar": bar, "horizon": horizon,
                    "cv": ev.run_info(), "rows": rows[:ROW_CAP],
@@ -205,7 +212,9 @@ def detect_drift(symbol: str, target: str = "log_return", bar: str = "1h", refer
     """Check drift of ``target`` of ``symbol``: the input distribution of the last
     ``recent_bars`` against the ``reference_bars`` before them (KS test, PSI), and the one-bar
     forecast errors of ``model`` (the registry champion, else naive) over the same span
-    (Page-Hinkley, ADWIN). Returns each detector's statistic, threshold and verdict, overall
+    (Page-Hinkley, ADWIN).
+
+    Returns each detector's statistic, threshold and verdict, overall
     ``drift`` and ``retrain_recommended`` (the scheduled jobs retrain on it), and where the errors
     came from (stored forecasts or a walk-forward re-run)."""
     _check_int(reference_bars, 20, 10000, "reference_bars")
@@ -243,10 +252,12 @@ def backtest_forecast(symbol: str, model: str = "auto", bar: str = "1h", horizon
 @tool("forecasting")
 def get_model_performance(symbol: str, target: str | None = None, bar: str | None = None,
                           horizon: int | None = None, limit: int = 20) -> dict[str, Any]:
-    """Recorded out-of-sample scores for ``symbol`` from the model registry: the newest score of
-    each model version per target, bar and horizon (MASE, sMAPE, RMSE, directional accuracy,
-    MAE relative to naive, measured interval coverage, fit/predict seconds, CV scheme and folds),
-    its role (champion/challenger/retired) and parameters; failed scores are included."""
+    """Recorded out-of-sample scores for ``symbol`` from the model registry.
+
+    Returns the newest score of each model version per target, bar and horizon (MASE, sMAPE,
+    RMSE, directional accuracy, MAE relative to naive, measured interval coverage, fit/predict
+    seconds, CV scheme and folds), its role (champion/challenger/retired) and parameters, and
+    the champions; failed scores are included."""
     check_limit(limit, 200)
     reg = _registry()
     if reg is None:
@@ -264,9 +275,11 @@ def get_model_performance(symbol: str, target: str | None = None, bar: str | Non
 
 @tool("forecasting")
 def get_latest_forecast(symbol: str, target: str | None = None, bar: str | None = None) -> dict[str, Any]:
-    """The newest forecast stored for ``symbol`` (issued by the scheduled forecast job or
-    ``flowdesk forecast run``): model and version, issued time, the bar it was made from
-    (``as_of``) and its age, and one row per step (ts, value, median, lower, upper, coverage)."""
+    """The newest forecast stored for ``symbol`` by the scheduled forecast job or
+    ``flowdesk forecast run --record``.
+
+    Returns model and version, issued time and its age, the nominal coverage, the bar close it
+    was made from (``source.as_of``) and one row per step (ts, value, median, lower, upper)."""
     reg = _registry()
     if reg is None:
         raise ToolError("the store has no forecasting registry (schema migration 3 not applied)")

@@ -18,7 +18,15 @@ from typing import Any, TypeVar
 F = TypeVar("F", bound=Callable[..., dict[str, Any]])
 
 #: modules that define tools; importing them fills the registry
-TOOL_MODULES = ("flowdesk.tools.market", "flowdesk.tools.orderflow", "flowdesk.tools.forecasting")
+TOOL_MODULES = (
+    "flowdesk.tools.market",
+    "flowdesk.tools.orderflow",
+    "flowdesk.tools.forecasting",
+    "flowdesk.tools.quoteflow",
+    "flowdesk.tools.crews",
+    "flowdesk.tools.features",
+    "flowdesk.tools.history",
+)
 
 
 class ToolError(ValueError):

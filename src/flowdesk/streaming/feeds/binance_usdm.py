@@ -50,6 +50,7 @@ class BinanceUsdmFeed:
         self.latest: dict[tuple[str, str], tuple] = {}  # (symbol, record kind) -> last record
         self.tick_sizes: dict[str, float] = {}
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
+        self._ws: Any = None
         #: callables fed every parsed record (after the book is updated), e.g. the feature engine
         self.taps: list[Any] = []
         self._book_clock: dict[str, tuple[int, int]] = {}  # symbol -> (exchange ms, recv ns) of last diff
@@ -101,8 +102,25 @@ class BinanceUsdmFeed:
         return task
 
     async def _on_open(self, ws: Any) -> None:
+        self._ws = ws
         for symbol in self.books:
             self._request_snapshot(symbol)
+
+    def reconnect(self) -> bool:
+        """Close the current socket; the connection loop reconnects and resubscribes (and the
+        trade-id gap, if any, is backfilled). Returns False when no socket is open."""
+        ws = self._ws
+        if ws is None or not self.health.connected:
+            return False
+        self._spawn(ws.close(code=1000, reason="reconnect requested"))
+        return True
+
+    def resync(self, symbol: str) -> None:
+        """Drop the live book of ``symbol`` and sync it again from a fresh REST snapshot."""
+        book = self.books[symbol]
+        book.reset()
+        self.health.book_resyncs += 1
+        self._request_snapshot(symbol)
 
     def _on_close(self) -> None:
         """A dropped socket breaks every book chain: mark them stale and resync on reconnect."""
@@ -194,7 +212,14 @@ class BinanceUsdmFeed:
 
     def _gap(self, symbol: str, lo: int, hi: int) -> None:
         self.health.gaps_detected += 1
-        self._spawn(self._backfill(symbol, lo, hi))
+        if self.venue.backfill_trades:
+            self._spawn(self._backfill(symbol, lo, hi))
+        else:  # left for the data-ops workflows (fill_gaps) or an operator
+            key = (self.exchange, self.market, symbol, lo, hi)
+            self.sql(
+                "INSERT INTO trade_gaps VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, NULL, 0, 'open', ?)",
+                [*key, "collector backfill disabled (venues.<name>.backfill_trades: false)"],
+            )
 
     async def _backfill(self, symbol: str, lo: int, hi: int) -> None:
         """Fetch trade ids lo..hi over REST by id and store them; record the gap and its outcome."""

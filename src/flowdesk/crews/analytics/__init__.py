@@ -1,0 +1,1 @@
+"""The analytics crew: forecasting and regime analysts."""

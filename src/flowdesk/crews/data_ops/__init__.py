@@ -1,0 +1,1 @@
+"""The data_ops crew: collector, validator, cleaner, schema manager."""

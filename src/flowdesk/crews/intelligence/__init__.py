@@ -1,0 +1,1 @@
+"""The intelligence crew: order-flow analyst, risk assessor, market researcher."""

@@ -1,0 +1,168 @@
+"""Catalog availability, conformal intervals, ensembles and the router."""
+
+from __future__ import annotations
+
+import importlib.util
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import real_file
+from flowdesk.forecasting.catalog import CATALOG, available_specs, describe, unavailable_reason
+from flowdesk.forecasting.engine import Forecaster
+from flowdesk.forecasting.ensemble import combine, ensemble_cv, inverse_mse_weights
+from flowdesk.forecasting.errors import ForecastError, ModelUnavailable
+from flowdesk.forecasting.intervals import (
+    conformal_offsets,
+    interval,
+    measured_coverage,
+    min_calibration,
+)
+from flowdesk.forecasting.router import route
+from flowdesk.forecasting.series import TargetSeries, csv_series
+from flowdesk.forecasting.validation import CVConfig, run_cv
+
+DEEP = ("nbeats", "nhits", "tft", "tide", "tsmixer", "dlinear", "nlinear", "tcn", "rnn", "lstm", "gru")
+
+
+def _real(target: str, n: int) -> TargetSeries:
+    return csv_series(real_file("series/coinbase_btcusd_1h.csv"), target, lookback_bars=n)
+
+
+# -- catalog ---------------------------------------------------------------------------------------
+
+
+def test_catalog_groups_every_family_the_issue_names():
+    families = {s.family for s in CATALOG.values()}
+    assert {"naive", "exponential_smoothing", "theta", "arima", "prophet", "regression", "deep",
+            "foundation"} <= families
+    assert set(DEEP) <= set(CATALOG)
+    assert {"chronos2", "timesfm", "auto_arima", "auto_ets", "auto_theta", "lightgbm", "random_forest"} <= set(CATALOG)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="torch is installed here")
+def test_torch_models_report_the_deep_extra_and_refuse_to_build():
+    for name in DEEP:
+        entry = describe(CATALOG[name])
+        assert entry["available"] is False and "deep" in entry["unavailable_reason"]
+    with pytest.raises(ModelUnavailable, match="deep"):
+        Forecaster(CATALOG["nbeats"], horizon=3, season=24, level=False)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("statsforecast") is not None, reason="statsforecast is installed")
+def test_statsforecast_models_say_why_they_are_missing():
+    assert "statsforecast" in unavailable_reason(CATALOG["auto_arima"])
+
+
+def test_foundation_models_need_local_weights(monkeypatch, tmp_path):
+    monkeypatch.delenv("FLOWDESK_CHRONOS2_DIR", raising=False)
+    reason = unavailable_reason(CATALOG["chronos2"])
+    assert reason and ("deep" in reason or "FLOWDESK_CHRONOS2_DIR" in reason)
+    monkeypatch.setenv("FLOWDESK_TIMESFM_DIR", str(tmp_path))
+    (tmp_path / "config.json").write_text("{}")
+    if importlib.util.find_spec("torch") is not None:
+        assert "model.safetensors" in unavailable_reason(CATALOG["timesfm"])
+    from flowdesk.forecasting.catalog import weights_dir
+
+    with pytest.raises(ModelUnavailable, match="model.safetensors"):
+        weights_dir("FLOWDESK_TIMESFM_DIR")
+
+
+def test_the_cpu_models_run_here():
+    names = {s.name for s in available_specs()}
+    assert {"naive_last", "naive_seasonal", "exp_smoothing", "theta", "arima", "linear_regression",
+            "lightgbm", "random_forest"} <= names
+
+
+# -- intervals -------------------------------------------------------------------------------------
+
+
+def test_conformal_offsets_use_finite_sample_ranks():
+    resid = np.arange(1.0, 20.0)[:, None]  # 19 residuals 1..19
+    lo, mid, hi = conformal_offsets(resid, 0.8)
+    # alpha/2 = 0.1: floor(20*0.1) = 2nd smallest, ceil(20*0.9) = 18th smallest
+    assert (lo[0], mid[0], hi[0]) == (2.0, 10.0, 18.0)
+    assert min_calibration(0.8) == 9
+    with pytest.raises(ForecastError, match="too few"):
+        conformal_offsets(resid[:8], 0.8)
+
+
+def test_interval_contains_the_median_and_is_clipped_for_non_negative_targets():
+    rng = np.random.default_rng(0)
+    resid = rng.standard_normal((40, 3)) * [1.0, 2.0, 3.0]
+    band = interval(np.array([0.5, 0.5, 0.5]), resid, 0.8, nonneg=True)
+    assert np.all(band.lower <= band.median) and np.all(band.median <= band.upper)
+    assert np.all(band.lower >= 0.0)
+    assert band.upper[2] - band.lower[2] > band.upper[0] - band.lower[0]
+
+
+def test_measured_coverage_is_near_nominal_on_a_random_walk():
+    rng = np.random.default_rng(11)
+    values = np.cumsum(rng.standard_normal(1500)) + 500.0
+    s = TargetSeries("x", "spot", "RW", "1h", "close", pd.date_range("2024-01-01", periods=1500, freq="1h"),
+                     values, "test")
+    res = run_cv(s, Forecaster(CATALOG["naive_last"], horizon=1, season=24, level=True),
+                 CVConfig(horizon=1, scheme="expanding", folds=600))
+    cov = measured_coverage(res, 0.8)
+    assert cov["n"] > 550 and 0.75 <= cov["measured"] <= 0.85
+
+
+# -- ensembles -------------------------------------------------------------------------------------
+
+
+def test_ensemble_weights_come_only_from_folds_already_resolved():
+    s = _real("realized_vol", 400)
+    cfg = CVConfig(horizon=2, scheme="expanding", folds=6)
+    a = run_cv(s, Forecaster(CATALOG["naive_last"], horizon=2, season=24, level=False), cfg)
+    b = run_cv(s, Forecaster(CATALOG["naive_mean"], horizon=2, season=24, level=False), cfg)
+    ens = ensemble_cv([a, b], "weighted")
+    np.testing.assert_allclose(ens.forecasts[0], (a.forecasts[0] + b.forecasts[0]) / 2)  # nothing known yet
+    w = inverse_mse_weights([a, b], a.known_before(3))
+    np.testing.assert_allclose(ens.forecasts[3], w[0] * a.forecasts[3] + w[1] * b.forecasts[3])
+    assert sum(ens.members.values()) == pytest.approx(1.0)
+    np.testing.assert_allclose(combine(np.array([[1.0, 4.0], [3.0, 8.0], [2.0, 0.0]]), "median"), [2.0, 4.0])
+    best = ensemble_cv([a, b], "mean", top=1)  # the member is chosen from resolved folds only
+    np.testing.assert_allclose(best.forecasts[0], (a.forecasts[0] + b.forecasts[0]) / 2)
+    for k in range(1, 6):
+        rows = a.known_before(k)
+        better = a if np.mean(a.residuals[rows] ** 2) <= np.mean(b.residuals[rows] ** 2) else b
+        np.testing.assert_allclose(best.forecasts[k], better.forecasts[k])
+
+
+# -- router ----------------------------------------------------------------------------------------
+
+
+def _score(model: str, mase: float, fit_s: float = 0.01, folds: int = 10) -> dict:
+    return {"model": model, "version": 1, "status": "ok", "mase": mase, "fit_s": fit_s, "predict_s": 0.0,
+            "folds": folds, "scheme": "expanding", "scored_ts": datetime(2024, 1, 1), "params": {}}
+
+
+def test_router_without_scores_falls_back_for_realtime_and_asks_for_evaluation_otherwise():
+    s = _real("realized_vol", 600)
+    d = route(s, 6, "realtime", [])
+    assert d.model == "naive_last" and d.scores_from == "fallback" and "no out-of-sample scores" in d.reason
+    d = route(s, 6, "fast", [])
+    assert d.model is None and "lightgbm" in d.evaluate and "random_forest" not in d.evaluate
+    assert "arima" not in d.evaluate  # heavy: over the fast budget without a measured time
+
+
+def test_router_picks_the_lowest_recorded_mase_within_the_budget():
+    s = _real("realized_vol", 600)
+    scores = [_score("naive_last", 1.0), _score("theta", 0.8), _score("random_forest", 0.6, fit_s=50.0)]
+    d = route(s, 6, "fast", scores)
+    assert d.model == "theta" and d.scores_from == "registry"
+    assert "0.800" in d.reason and "naive last value 1.000" in d.reason
+    assert route(s, 6, "accurate", scores).model == "random_forest"
+    # a measured time inside the budget makes a heavy model eligible for fast
+    quick = [_score("naive_last", 1.0), _score("random_forest", 0.6, fit_s=5.0, folds=10)]
+    assert route(s, 6, "fast", quick).model == "random_forest"
+
+
+def test_router_skips_models_the_series_is_too_short_for():
+    s = _real("realized_vol", 40)
+    d = route(s, 6, "accurate", [_score("lightgbm", 0.5), _score("naive_last", 1.0)])
+    assert d.model == "naive_last"
+    why = {c["model"]: c["why"] for c in d.candidates}
+    assert why["lightgbm"].startswith("needs")
