@@ -127,4 +127,4 @@ def test_reconnect_on_request_and_resync(tmp_path: Path) -> None:
 
     connects, reconnects, synced, resynced = asyncio.run(run())
     assert connects >= 2 and reconnects >= 1
-    assert synced and resynced == 1
+    assert synced and resynced >= 1, "the requested resync is counted and the book synced again"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -107,6 +108,22 @@ def test_measured_coverage_is_near_nominal_on_a_random_walk():
                  CVConfig(horizon=1, scheme="expanding", folds=600))
     cov = measured_coverage(res, 0.8)
     assert cov["n"] > 550 and 0.75 <= cov["measured"] <= 0.85
+
+
+def test_normalized_intervals_keep_their_coverage_when_volatility_falls():
+    rng = np.random.default_rng(4)
+    sigma = np.where(np.arange(2000) < 1300, 3.0, 1.0)  # a calm regime follows a wild one
+    values = np.cumsum(rng.standard_normal(2000) * sigma) + 1000.0
+    s = TargetSeries("x", "spot", "RW", "1h", "close", pd.date_range("2024-01-01", periods=2000, freq="1h"),
+                     values, "test")
+    res = run_cv(s, Forecaster(CATALOG["naive_last"], horizon=1, season=24, level=True),
+                 CVConfig(horizon=1, scheme="expanding", folds=1000, scale_window=50))
+    assert 0.75 <= measured_coverage(res, 0.8)["measured"] <= 0.85
+    raw = measured_coverage(replace(res, scale=np.ones_like(res.scale)), 0.8)["measured"]
+    assert raw > 0.9  # raw residuals from the wild regime make calm-regime intervals too wide
+    band = interval(np.zeros(1), res.residuals, 0.8, scales=res.scale, scale_now=2.0)
+    narrow = interval(np.zeros(1), res.residuals, 0.8, scales=res.scale, scale_now=1.0)
+    np.testing.assert_allclose(band.upper - band.lower, 2 * (narrow.upper - narrow.lower))
 
 
 # -- ensembles -------------------------------------------------------------------------------------

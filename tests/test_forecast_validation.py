@@ -99,6 +99,14 @@ def test_har_features_are_trailing_means_that_never_reach_past_their_bar():
     np.testing.assert_allclose(har_features(changed, 24)[:150], f[:150])
 
 
+def test_the_training_cap_never_cuts_below_what_a_model_needs():
+    minutes = csv_series(real_file("series/ftx_btc-perp_1m_2022-01.csv"), "realized_vol", lookback_bars=12000)
+    har = Forecaster.for_series("har", minutes, 3)
+    assert har.min_length() > har.spec.max_train  # a week of minutes is more than the cap
+    assert len(har.fit(minutes.window(0, 11000))._history) == har.min_length()
+    assert np.all(har.predict(3) >= 0)
+
+
 def test_tree_models_forecast_level_changes_so_they_can_leave_the_training_range():
     trend = _series(np.linspace(100.0, 200.0, 400), target="close")
     fc = Forecaster(CATALOG["lightgbm"], horizon=5, season=24, level=True, params={"n_estimators": 30})

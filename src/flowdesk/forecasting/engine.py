@@ -1,8 +1,9 @@
 """Fit one catalog model on a :class:`TargetSeries` and predict arrays from it.
 
-:class:`Forecaster` hides the Darts ``TimeSeries`` plumbing and two decisions taken once here:
+:class:`Forecaster` hides the Darts ``TimeSeries`` plumbing and the decisions taken once here:
 
-* a model is fitted on at most its ``max_train`` most recent bars (the catalog's cost bound);
+* a model is fitted on at most its ``max_train`` most recent bars (the catalog's cost bound),
+  but never on fewer than it needs (HAR on minute bars needs a week of them);
 * tree models fit the first differences of a *level* target (close, open interest), because a
   tree cannot forecast outside the range it was trained on; the forecast differences are summed
   back onto the last observed level;
@@ -94,7 +95,10 @@ class Forecaster:
         return self.spec.min_length(self._args(0), self.params) + (1 if self._diff else 0)
 
     def _train_window(self, series: TargetSeries) -> TargetSeries:
-        return series.tail(self.spec.max_train) if self.spec.max_train else series
+        """The most recent ``max_train`` bars, never fewer than the model needs."""
+        if not self.spec.max_train:
+            return series
+        return series.tail(max(self.spec.max_train, self.min_length()))
 
     def _to_model(self, values: np.ndarray) -> np.ndarray:
         return np.log1p(np.maximum(values, 0.0) / self._median) if self.skewed else values

@@ -1,11 +1,16 @@
 """Prediction intervals by split conformal prediction on cross-validation residuals.
 
-For lead time ``s`` the residuals ``y - f`` of the CV folds at that lead are sorted; with ``n``
-of them and miscoverage ``alpha = 1 - coverage`` the bounds are the
-``floor((n+1) alpha/2)``-th and ``ceil((n+1)(1 - alpha/2))``-th smallest residuals added to the
-point forecast (the finite-sample conformal quantiles), and the median forecast is the point
-forecast plus the median residual, so ``lower <= median <= upper`` always holds. Too few
-residuals for the asked coverage is an error, not a narrower interval.
+The residuals ``y - f`` of the CV folds are *normalized* by each fold's scale, the mean absolute
+one-bar change over the bars before the fold (the MASE scale): markets move between calm and
+wild regimes, and residuals in units of the recent typical move are far closer to exchangeable
+than raw ones (normalized or locally weighted conformal prediction, Papadopoulos 2008; Lei et al.
+2018). For lead time ``s`` the normalized residuals at that lead are sorted; with ``n`` of them
+and miscoverage ``alpha = 1 - coverage`` the bounds are the ``floor((n+1) alpha/2)``-th and
+``ceil((n+1)(1 - alpha/2))``-th smallest (the finite-sample conformal quantiles), multiplied by
+the scale at the forecast origin and added to the point forecast. The median forecast adds the
+median normalized residual the same way, so ``lower <= median <= upper`` always holds. Too few
+residuals for the asked coverage is an error, not a narrower interval. When a scale is zero (a
+flat series) the raw residuals are used.
 
 Coverage is *measured*, not assumed: :func:`measured_coverage` walks the folds in time order and
 builds each fold's interval only from the residuals of folds whose outcomes were already known
@@ -64,10 +69,21 @@ class Interval:
     n_calibration: int
 
 
-def interval(point: np.ndarray, residuals: np.ndarray, coverage: float, nonneg: bool = False) -> Interval:
-    """Conformal interval around ``point`` (length = steps of ``residuals``)."""
+def _normalized(res: CVResult) -> tuple[np.ndarray, np.ndarray]:
+    """Residuals in units of their fold's scale, and the scales (ones when any scale is zero)."""
+    scale = res.scale if np.all(res.scale > 0) else np.ones_like(res.scale)
+    return res.residuals / scale[:, None], scale
+
+
+def interval(point: np.ndarray, residuals: np.ndarray, coverage: float, nonneg: bool = False,
+             scales: np.ndarray | None = None, scale_now: float | None = None) -> Interval:
+    """Conformal interval around ``point`` (length = steps of ``residuals``); with ``scales``
+    (per residual row) and ``scale_now`` the residuals are normalized and re-scaled."""
+    unit = 1.0
+    if scales is not None and scale_now is not None and np.all(scales > 0) and scale_now > 0:
+        residuals, unit = residuals / scales[:, None], scale_now
     lo, mid, hi = conformal_offsets(residuals[:, : len(point)], coverage)
-    lower, median, upper = point + lo, point + mid, point + hi
+    lower, median, upper = point + lo * unit, point + mid * unit, point + hi * unit
     if nonneg:  # the target cannot go below zero; clipping never removes a possible outcome
         lower, median, upper = (np.maximum(a, 0.0) for a in (lower, median, upper))
     return Interval(point, median, lower, upper, coverage, residuals.shape[0])
@@ -86,13 +102,13 @@ def measured_coverage(res: CVResult, coverage: float, lead: int | None = None,
     cols = steps(lead, upto)
     hits, total = 0, 0
     if res.ok:
-        resid = res.residuals[:, cols]
+        z = _normalized(res)[0][:, cols]
         for k in range(len(res.folds)) if folds is None else folds:
             known = res.known_before(k)
             if len(known) < need:
                 continue
-            lo, _, hi = conformal_offsets(resid[known], coverage)
-            inside = (resid[k] >= lo) & (resid[k] <= hi)
+            lo, _, hi = conformal_offsets(z[known], coverage)
+            inside = (z[k] >= lo) & (z[k] <= hi)
             hits += int(inside.sum())
             total += inside.size
     return {"nominal": coverage, "measured": hits / total if total else None, "n": total}

@@ -77,7 +77,7 @@ def eligibility(series: TargetSeries, horizon: int, priority: str,
             out.append({"model": spec.name, "eligible": False, "why": f"unavailable: {reason}"})
             continue
         fc = Forecaster(spec, horizon=horizon, season=series.season, level=series.info.level)
-        need, have = fc.min_length(), min(len(series), spec.max_train or len(series))
+        need, have = fc.min_length(), len(series)
         if have < need:
             out.append({"model": spec.name, "eligible": False, "why": f"needs {need} bars, has {have}"})
             continue

@@ -38,6 +38,7 @@ from flowdesk.forecasting.validation import (
     common_folds,
     empty_result,
     make_folds,
+    naive_scale,
     run_cv,
     run_cv_many,
 )
@@ -290,7 +291,8 @@ def forecast(series: TargetSeries, horizon: int, *, model: str = "auto", priorit
     cv_fit_s, cv_predict_s = fc.fit_s, fc.predict_s
     fc.fit(series)  # refit on all the data before forecasting past its end
     point = fc.predict(horizon)
-    band = interval(point, cal.residuals, coverage, series.info.nonneg)
+    scale_now = naive_scale(series.values, len(series), cfg.scale_window)
+    band = interval(point, cal.residuals, coverage, series.info.nonneg, cal.scale, scale_now)
     step = pd.Timedelta(series.index.freq)
     ts = [series.index[-1] + step * (i + 1) for i in range(horizon)]
     points = pd.DataFrame({"step": np.arange(1, horizon + 1), "ts": ts, "value": band.point,
@@ -302,7 +304,8 @@ def forecast(series: TargetSeries, horizon: int, *, model: str = "auto", priorit
         "model": {"name": name, "version": decision.version, "params": params_used},
         "router": {"reason": decision.reason, "scores_from": decision.scores_from, "priority": priority},
         "points": points,
-        "interval": {"method": "split conformal on CV residuals, per lead time", "coverage_nominal": coverage,
+        "interval": {"method": "split conformal on CV residuals normalized by the recent naive MAE, per lead",
+                     "coverage_nominal": coverage,
                      "coverage_measured": cov["measured"], "coverage_measured_n": cov["n"],
                      "n_calibration": band.n_calibration},
         "cv": {"scheme": cfg.scheme, "folds": len(cal.folds), **metrics},

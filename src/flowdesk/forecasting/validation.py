@@ -174,14 +174,15 @@ def score(f: np.ndarray, y: np.ndarray, last: np.ndarray, scale: np.ndarray, sig
     }
 
 
+def naive_scale(values: np.ndarray, end: int, window: int) -> float:
+    """Mean absolute one-bar change over the ``window`` bars before position ``end``: the
+    in-sample MAE of the naive forecast, the MASE scale."""
+    part = values[max(0, end - window) : end]
+    return float(np.mean(np.abs(np.diff(part)))) if len(part) > 1 else 0.0
+
+
 def _scales(values: np.ndarray, folds: list[Fold], window: int) -> np.ndarray:
-    """Mean absolute one-bar change over the ``window`` bars before each fold's training end."""
-    steps = np.concatenate([[0.0], np.cumsum(np.abs(np.diff(values)))])
-    out = []
-    for f in folds:
-        first = max(0, f.train_end - window)
-        out.append((steps[f.train_end - 1] - steps[first]) / max(1, f.train_end - 1 - first))
-    return np.array(out)
+    return np.array([naive_scale(values, f.train_end, window) for f in folds])
 
 
 def empty_result(series: TargetSeries, name: str, params: Params, cfg: CVConfig, folds: list[Fold]) -> CVResult:
