@@ -97,8 +97,10 @@ def _fake_controller(store: Store, writer: BatchWriter) -> Any:
     class Feed:
         exchange, market, venue = "binance", "usdm", Venue
         books: dict[str, Any] = {}
-        latest: dict[Any, Any] = {}
         taps: list[Any] = []
+
+        def latest_record(self, symbol: str, kind: str) -> None:
+            return None  # nothing seen live yet
 
     class Batcher:
         def flush(self) -> None:

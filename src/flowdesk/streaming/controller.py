@@ -162,7 +162,7 @@ class Controller:
 
     def latest(self, exchange: str, market: str, symbol: str, kind: str) -> tuple | None:
         feed = self.feed_for(exchange, market)
-        return None if feed is None else feed.latest.get((symbol, kind))
+        return None if feed is None else feed.latest_record(symbol, kind)
 
     def book_top(self, exchange: str, market: str, symbol: str, depth: int) -> dict[str, Any] | None:
         feed = self.feed_for(exchange, market)

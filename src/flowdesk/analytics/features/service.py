@@ -84,7 +84,7 @@ def _poller(feed: Any, symbol: str) -> Callable[[SymbolEngine], None]:
 
     def poll(engine: SymbolEngine) -> None:
         for kind in POLLED_KINDS:
-            rec = feed.latest.get((symbol, kind))
+            rec = feed.latest_record(symbol, kind)
             if rec is not None and rec is not seen.get(kind):
                 seen[kind] = rec
                 engine.on_record(rec)

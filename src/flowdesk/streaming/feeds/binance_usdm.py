@@ -47,7 +47,9 @@ class BinanceUsdmFeed:
         self.rest = RestClient(venue.rest_url, self.limiter, bn.request_weight)
         self.books = {s: SequencedBook() for s in venue.symbols} if "depth" in venue.streams else {}
         self.last_trade_id: dict[str, int] = {}
-        self.latest: dict[tuple[str, str], tuple] = {}  # (symbol, record kind) -> last record
+        #: record kind ("Quote", "Trade", ...) -> symbol -> the newest record seen live
+        self.latest: dict[str, dict[str, tuple]] = {k.__name__: {} for k in r.STORED_TYPES}
+        self._latest_trade = self.latest["Trade"]
         self.tick_sizes: dict[str, float] = {}
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
         self._ws: Any = None
@@ -58,10 +60,10 @@ class BinanceUsdmFeed:
         self._trade_path = "/fapi/v1/aggTrades" if "aggTrade" in venue.streams else "/fapi/v1/historicalTrades"
         self._handlers = {
             r.Trade: self._on_trade,
-            r.Quote: self._on_latest,
-            r.MarkFunding: self._on_latest,
-            r.Liquidation: self._on_latest,
-            r.Ticker24h: self._on_latest,
+            r.Quote: self._keeper(r.Quote),
+            r.MarkFunding: self._keeper(r.MarkFunding),
+            r.Liquidation: self._keeper(r.Liquidation),
+            r.Ticker24h: self._keeper(r.Ticker24h),
             r.Candle: self._on_candle,
             r.BookDelta: self._on_delta,
         }
@@ -153,12 +155,28 @@ class BinanceUsdmFeed:
                 for rec in recs:
                     tap(rec)
 
+    def latest_record(self, symbol: str, kind: str) -> tuple | None:
+        """The newest record of ``kind`` (a record class name) seen live for ``symbol``."""
+        return self.latest.get(kind, {}).get(symbol)
+
+    def _keeper(self, kind: type) -> Any:
+        """A handler that keeps the newest record per symbol and batches it (hot path: no
+        per-record key building)."""
+        latest = self.latest[kind.__name__]
+        add = self.batcher.add
+
+        def keep(rec: tuple) -> None:
+            latest[rec[2]] = rec
+            add(rec)
+
+        return keep
+
     def _on_latest(self, rec: tuple) -> None:
-        self.latest[(rec[2], type(rec).__name__)] = rec
+        self.latest[type(rec).__name__][rec[2]] = rec
         self.batcher.add(rec)
 
     def _on_candle(self, rec: r.Candle) -> None:
-        self.latest[(rec.symbol, "Candle")] = rec
+        self.latest["Candle"][rec.symbol] = rec
         if rec.closed:
             self.batcher.add(rec)
 
@@ -168,7 +186,7 @@ class BinanceUsdmFeed:
             if last is not None and t.trade_id > last + 1:
                 self._gap(t.symbol, last + 1, t.trade_id - 1)
             self.last_trade_id[t.symbol] = t.trade_id
-        self.latest[(t.symbol, "Trade")] = t
+        self._latest_trade[t.symbol] = t
         self.batcher.add(t)
 
     def _on_delta(self, d: r.BookDelta) -> None:
