@@ -26,7 +26,6 @@ import asyncio
 import gzip
 import json
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,23 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flowdesk.bench import _count_frames, _default_captures, _free_port
-
-
-def _start_simulator(captures: list[Path], speed: float = 0.0) -> tuple[subprocess.Popen, int]:
-    port = _free_port()
-    cmd = [sys.executable, "-m", "flowdesk.cli", "simulate", "--speed", str(speed), "--port", str(port)]
-    for c in captures:
-        cmd += ["--capture", str(c)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, port
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("simulator did not start")
+from flowdesk.bench import _count_frames, _default_captures, start_simulator
 
 
 def _cpu_s() -> float:
@@ -165,7 +148,7 @@ def _collect(port: int, symbols: list[str], expected: int, features: bool, data_
 
 
 def _ingest_side(captures: list[Path], expected: int, symbols: list[str], features: bool, speed: float = 0.0) -> dict[str, Any]:
-    sim, port = _start_simulator(captures, speed)
+    sim, port = start_simulator(captures, speed)
     try:
         out = subprocess.run(
             [sys.executable, __file__, "--child", str(port), str(expected), ",".join(symbols), "1" if features else "0"],
@@ -205,7 +188,7 @@ def bench_history(captures: list[Path]) -> dict[str, Any]:
 
     expected, symbols = _count_frames(captures)
     with tempfile.TemporaryDirectory() as tmp:
-        sim, port = _start_simulator(captures)
+        sim, port = start_simulator(captures)
         try:
             subprocess.run([sys.executable, __file__, "--child", str(port), str(expected), ",".join(symbols), "0", tmp],
                            capture_output=True, text=True, timeout=600, check=True)

@@ -55,9 +55,10 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _start_simulator(captures: list[Path]) -> tuple[subprocess.Popen, int]:
+def start_simulator(captures: list[Path], speed: float = 0.0) -> tuple[subprocess.Popen, int]:
+    """The simulator replaying ``captures`` in its own process; returns it and its port."""
     port = _free_port()
-    cmd = [sys.executable, "-m", "flowdesk.cli", "simulate", "--speed", "0", "--port", str(port)]
+    cmd = [sys.executable, "-m", "flowdesk.cli", "simulate", "--speed", str(speed), "--port", str(port)]
     for c in captures:
         cmd += ["--capture", str(c)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -118,7 +119,7 @@ async def _collector(port: int, symbols: list[str], expected: int) -> dict[str, 
 
 
 def _run_side(side: str, captures: list[Path], expected: int, symbols: list[str]) -> dict[str, Any]:
-    sim, port = _start_simulator(captures)
+    sim, port = start_simulator(captures)
     try:
         out = subprocess.run(
             [sys.executable, "-m", "flowdesk.bench", side, str(port), str(expected), ",".join(symbols)],
