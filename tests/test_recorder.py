@@ -85,4 +85,4 @@ def test_duration_stops_the_recording(tmp_path: Path) -> None:
             await sim.stop()
 
     n, elapsed = asyncio.run(main())
-    assert n > 10 and 0.5 < elapsed < 5
+    assert n > 10 and 0.5 < elapsed < 30, "stopped by duration, not by running out of frames"
