@@ -104,14 +104,9 @@ class CrewSettings:
 
 
 def _bool(raw: Any, key: str) -> bool:
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise _error(f"setting '{key}': expected true or false, got {raw!r}")
+    from flowdesk.settings import _bool as check  # the one boolean rule of every section
+
+    return check(raw, key)
 
 
 def _number(raw: Any, key: str, lo: float, hi: float) -> float:

@@ -25,20 +25,10 @@ from flowdesk.analytics.orderflow.common import (
     iso_ms,
     ms_to_dt,
 )
+from flowdesk.storage.schema import RETENTION_COLUMNS
 
 #: stream -> its time column
-STREAMS: dict[str, str] = {
-    "trades": "ts",
-    "quotes": "ts",
-    "mark_funding": "ts",
-    "open_interest": "ts",
-    "liquidations": "ts",
-    "tickers_24h": "ts",
-    "candles": "open_ts",
-    "book_snapshots": "ts",
-    "depth_bands": "ts",
-    "features": "ts",
-}
+STREAMS: dict[str, str] = dict(RETENTION_COLUMNS)  # every canonical stream and its time column
 _LIQ_Q, _LIQ_P = "coalesce(nullif(filled_qty, 0), qty)", "coalesce(nullif(avg_price, 0), price)"
 #: the default bar columns of each stream (name -> SQL aggregate over the bucket's rows)
 BARS: dict[str, dict[str, str]] = {
