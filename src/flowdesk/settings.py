@@ -32,9 +32,11 @@ if TYPE_CHECKING:
     from flowdesk.crews.settings import CrewSettings
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
-KNOWN_STREAMS = {
-    "binance_usdm": {"aggTrade", "trade", "bookTicker", "depth", "markPrice", "forceOrder", "kline_1m"},
-}
+def known_streams(venue: str) -> frozenset[str]:
+    """The stream names venue ``venue`` accepts (from its protocol description)."""
+    from flowdesk.streaming.venues.registry import protocol
+
+    return protocol(venue).streams
 
 
 class SettingsError(ValueError):
@@ -53,8 +55,9 @@ class VenueSettings:
     open_interest_poll_s: float = 10.0
     ticker_poll_s: float = 30.0
     snapshot_limit: int = 1000
-    max_weight_per_minute: int = 2400
+    max_weight_per_minute: int | None = None  # None: the venue protocol's budget
     backfill_trades: bool = True
+    taker_fee_bps: float | None = None  # None: the venue protocol's default taker fee
 
 
 @dataclass(frozen=True)
@@ -210,30 +213,34 @@ def _features(raw: Any) -> FeatureSettings:
 
 
 def _venue(name: str, raw: Any, symbols: tuple[str, ...]) -> VenueSettings:
-    if name not in KNOWN_STREAMS:
-        raise SettingsError(f"setting 'venues.{name}': unknown venue (known: {sorted(KNOWN_STREAMS)})")
+    from flowdesk.streaming.venues.registry import VENUE_MODULES, protocol
+
+    if name not in VENUE_MODULES:
+        raise SettingsError(f"setting 'venues.{name}': unknown venue (known: {sorted(VENUE_MODULES)})")
     if not isinstance(raw, dict):
         raise SettingsError(f"setting 'venues.{name}': expected a mapping")
-    streams = raw.get("streams") or []
-    unknown = [s for s in streams if s not in KNOWN_STREAMS[name]]
-    if unknown or not streams:
-        raise SettingsError(
-            f"setting 'venues.{name}.streams': unknown {unknown} (known: {sorted(KNOWN_STREAMS[name])})"
-        )
+    proto = protocol(name)
+    streams = raw.get("streams") or list(proto.default_streams)
+    unknown = [s for s in streams if s not in proto.streams] if isinstance(streams, list) else [streams]
+    if unknown:
+        raise SettingsError(f"setting 'venues.{name}.streams': unknown {unknown} (known: {sorted(proto.streams)})")
     k = f"venues.{name}"
+    weight = raw.get("max_weight_per_minute")
     return VenueSettings(
         name=name,
-        enabled=bool(raw.get("enabled", True)),
-        ws_url=_url(raw.get("ws_url"), f"{k}.ws_url", ("ws://", "wss://")),
-        rest_url=_url(raw.get("rest_url"), f"{k}.rest_url", ("http://", "https://")),
+        enabled=_bool(raw.get("enabled", True), f"{k}.enabled"),
+        ws_url=_url(raw.get("ws_url") or proto.ws_url, f"{k}.ws_url", ("ws://", "wss://")),
+        rest_url=_url(raw.get("rest_url") or proto.rest_url, f"{k}.rest_url", ("http://", "https://")),
         streams=tuple(streams),
         symbols=_symbols(raw["symbols"], f"{k}.symbols") if raw.get("symbols") else symbols,
         depth_speed_ms=_int(raw.get("depth_speed_ms", 100), f"{k}.depth_speed_ms", 0, 500),
         open_interest_poll_s=_float(raw.get("open_interest_poll_s", 10), f"{k}.open_interest_poll_s", 0.05, 3600),
         ticker_poll_s=_float(raw.get("ticker_poll_s", 30), f"{k}.ticker_poll_s", 0.05, 3600),
-        snapshot_limit=_int(raw.get("snapshot_limit", 1000), f"{k}.snapshot_limit", 5, 1000),
-        max_weight_per_minute=_int(raw.get("max_weight_per_minute", 2400), f"{k}.max_weight_per_minute", 1, 100000),
+        snapshot_limit=_int(raw.get("snapshot_limit", 1000), f"{k}.snapshot_limit", 5, 5000),
+        max_weight_per_minute=None if weight is None else _int(weight, f"{k}.max_weight_per_minute", 1, 100000),
         backfill_trades=_bool(raw.get("backfill_trades", True), f"{k}.backfill_trades"),
+        taker_fee_bps=None if raw.get("taker_fee_bps") is None
+        else _float(raw["taker_fee_bps"], f"{k}.taker_fee_bps", 0, 100),
     )
 
 

@@ -334,3 +334,115 @@ class SequencedBook:
     def _need_snapshot(self) -> str:
         self._resyncs += 1
         return GAP
+
+
+class SpotSequencedBook(SequencedBook):
+    """REST snapshot + diffs chained by ``U == previous u + 1``; the first applied diff must
+    straddle ``lastUpdateId + 1`` (Binance spot, Gate.io futures, KuCoin spot and futures)."""
+
+    SNAPSHOT_ID_OFFSET = 1
+
+    def _continues(self, delta: BookDelta, prev_u: int) -> bool:
+        return delta.first_update_id == prev_u + 1
+
+
+class StreamBook:
+    """A book whose snapshots come over the WebSocket itself (Bybit, OKX, Hyperliquid).
+
+    ``rule`` is ``"ws_prev"`` (each diff's ``prev_update_id`` equals the previous
+    ``last_update_id``), ``"ws_next"`` (each diff's ``first_update_id`` equals the previous
+    ``last_update_id + 1``) or ``"ws_full"`` (every message is a snapshot). A snapshot always
+    replaces the book and syncs it. Diffs before the first snapshot are dropped (the venue sends
+    a snapshot first on every subscription); a diff that breaks the chain clears the book, marks
+    it stale and returns ``"gap"``: the feed then resubscribes (or reconnects) for a fresh
+    snapshot. Same state and counters as :class:`SequencedBook`.
+    """
+
+    def __init__(self, rule: str) -> None:
+        if rule not in ("ws_prev", "ws_next", "ws_full"):
+            raise ValueError(f"StreamBook rule must be ws_prev, ws_next or ws_full, not {rule!r}")
+        self.rule = rule
+        self._book = OrderBook()
+        self._synced = False
+        self._stale = False
+        self._prev_u = -1
+        self._resyncs = 0
+        self._gaps = 0
+
+    def on_snapshot(self, snapshot: BookSnapshot) -> str:
+        """Replace the book with ``snapshot`` (any snapshot, synced or not)."""
+        self._book.apply_snapshot(snapshot)
+        self._prev_u = snapshot.last_update_id
+        self._synced = True
+        self._stale = False
+        return SYNCED
+
+    def on_delta(self, delta: BookDelta) -> str:
+        """Apply ``delta`` if it continues the chain; ``"dropped"`` while waiting for a
+        snapshot, ``"gap"`` when the chain breaks."""
+        if not self._synced:
+            return DROPPED
+        if self.rule == "ws_full" or not self._continues(delta):
+            self._gaps += 1
+            self.reset()
+            return GAP
+        self._book.apply_delta(delta)
+        self._prev_u = delta.last_update_id
+        return APPLIED
+
+    def _continues(self, delta: BookDelta) -> bool:
+        if self.rule == "ws_prev":
+            return delta.prev_update_id == self._prev_u
+        return delta.first_update_id == self._prev_u + 1
+
+    def reset(self) -> None:
+        """Forget the book (the stream broke); a synced book turns stale and counts a resync."""
+        if self._synced:
+            self._stale = True
+            self._resyncs += 1
+        self._book.clear()
+        self._synced = False
+        self._prev_u = -1
+
+    @property
+    def book(self) -> OrderBook:
+        return self._book
+
+    @property
+    def synced(self) -> bool:
+        return self._synced
+
+    @property
+    def stale(self) -> bool:
+        return self._stale
+
+    @property
+    def needs_snapshot(self) -> bool:
+        """Never true: snapshots arrive over the socket (the feed resubscribes after a gap)."""
+        return False
+
+    @property
+    def resyncs(self) -> int:
+        return self._resyncs
+
+    @property
+    def gaps(self) -> int:
+        return self._gaps
+
+    @property
+    def buffered(self) -> int:
+        return 0
+
+    def age_ms(self, now_ns: int) -> float | None:
+        if not self._synced:
+            return None
+        return (now_ns - self._book.updated_ns) / 1e6
+
+
+def make_book(rule: str) -> SequencedBook | StreamBook:
+    """The sequence keeper for a venue's book rule (see ``venues.protocol.BOOK_RULES``)."""
+    if rule == "rest_prev":
+        return SequencedBook()
+    if rule == "rest_next":
+        return SpotSequencedBook()
+    return StreamBook(rule)

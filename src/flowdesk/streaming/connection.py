@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import random
 import time
@@ -31,7 +32,7 @@ def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: random.Rand
 
 
 async def run_connection(
-    url: Callable[[], str],
+    url: Callable[[], str] | Callable[[], Awaitable[str]],
     on_frame: FrameHandler,
     health: FeedHealth,
     stop: asyncio.Event,
@@ -41,14 +42,19 @@ async def run_connection(
     initial_s: float = 0.5,
     max_s: float = 30.0,
 ) -> None:
-    """Connect, read frames into ``on_frame(raw, recv_ns)`` and reconnect until ``stop`` is set."""
+    """Connect, read frames into ``on_frame(raw, recv_ns)`` and reconnect until ``stop`` is set.
+
+    ``url()`` may be a coroutine (a venue handshake such as KuCoin's token request); an
+    ``OSError`` it raises counts as a failed connect and is retried with backoff."""
     rng = random.Random()
     attempt = 0
     while not stop.is_set():
-        target = url()
-        health.url = target
         got_data = False
         try:
+            target = url()
+            if inspect.isawaitable(target):
+                target = await target
+            health.url = str(target)
             async with connect(target, max_size=None, max_queue=4096, compression=None, open_timeout=10, close_timeout=2) as ws:
                 health.connected = True
                 health.connects += 1

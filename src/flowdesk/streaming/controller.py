@@ -18,11 +18,10 @@ from flowdesk.storage.retention import retention_statements
 from flowdesk.storage.store import Store
 from flowdesk.storage.writer import BatchWriter
 from flowdesk.streaming.batcher import Batcher
-from flowdesk.streaming.feeds.binance_usdm import BinanceUsdmFeed
+from flowdesk.streaming.feeds.venue import VenueFeed
+from flowdesk.streaming.venues.registry import protocol
 
 log = logging.getLogger(__name__)
-
-FEEDS = {"binance_usdm": BinanceUsdmFeed}
 MAINTENANCE_EVERY_S = 3600.0
 
 
@@ -54,7 +53,9 @@ class Controller:
         self.store = store
         self.writer = writer
         self.batcher = Batcher(writer, settings.writer_batch_rows)
-        self.feeds = [FEEDS[v.name](v, settings, self.batcher, writer.execute) for v in settings.enabled_venues()]
+        self.feeds = [
+            VenueFeed(protocol(v.name), v, settings, self.batcher, writer.execute) for v in settings.enabled_venues()
+        ]
         self._seed_trade_ids()
 
     def _seed_trade_ids(self) -> None:
@@ -120,7 +121,7 @@ class Controller:
 
     # ---- LiveView --------------------------------------------------------------------------
 
-    def feed_for(self, exchange: str, market: str) -> BinanceUsdmFeed | None:
+    def feed_for(self, exchange: str, market: str) -> VenueFeed | None:
         for feed in self.feeds:
             if feed.exchange == exchange and feed.market == market:
                 return feed
@@ -148,6 +149,7 @@ class Controller:
             d = feed.health.as_dict(now)
             d["exchange"], d["market"], d["symbols"] = feed.exchange, feed.market, list(feed.venue.symbols)
             d["streams"] = list(feed.venue.streams)
+            d["unavailable"] = dict(feed.unavailable)
             d["books"] = {s: feed.book_state(s, now) for s in feed.books}
             d["writer"] = {
                 "rows_written": wstats.get("rows_written", {}),

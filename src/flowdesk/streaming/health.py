@@ -27,6 +27,7 @@ class FeedHealth:
     gaps_backfilled: int = 0
     trades_backfilled: int = 0
     rest_rate_limited: int = 0
+    pings_sent: int = 0
     started_ns: int = field(default_factory=time.time_ns)
     _rate_mark: tuple[int, int] = (0, 0)
     rate_per_s: float = 0.0
@@ -64,6 +65,7 @@ class FeedHealth:
             "malformed_frames": self.malformed,
             "unknown_messages": self.unknown,
             "rest_rate_limited": self.rest_rate_limited,
+            "pings_sent": self.pings_sent,
             "errors": self.errors,
             "last_error": self.last_error,
         }

@@ -51,16 +51,29 @@ class RestClient:
 
     async def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         """Return the decoded JSON of ``GET path``. Raises :class:`RestError`."""
+        return await self.request("GET", path, params)
+
+    async def post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        """Return the decoded JSON of ``POST path`` with ``body`` as its JSON document (public
+        endpoints only: Hyperliquid's ``/info``, KuCoin's ``bullet-public``)."""
+        return await self.request("POST", path, body)
+
+    async def request(self, method: str, path: str, params: dict[str, Any] | None = None) -> Any:
+        """``GET`` with ``params`` as the query, or ``POST`` with them as the JSON body; retries
+        transport errors and 5xx, honours 429/418 ``Retry-After``. Raises :class:`RestError`."""
         params = params or {}
         weight = self.weight_of(path, params)
         for attempt in range(self.max_retries + 1):
             await self.limiter.acquire(weight)
             try:
-                resp = await self._client.get(path, params=params)
+                if method == "POST":
+                    resp = await self._client.post(path, json=params)
+                else:
+                    resp = await self._client.get(path, params=params)
             except httpx.HTTPError as exc:
                 self.errors += 1
                 if attempt == self.max_retries:
-                    raise RestError(f"GET {path}: {exc!r}") from exc
+                    raise RestError(f"{method} {path}: {exc!r}") from exc
                 await asyncio.sleep(min(2**attempt * 0.2, 5.0))
                 continue
             self.requests += 1
@@ -74,9 +87,9 @@ class RestClient:
                 continue
             if resp.status_code >= 400:
                 self.errors += 1
-                raise RestError(f"GET {path} -> {resp.status_code}: {resp.text[:200]}", resp.status_code)
+                raise RestError(f"{method} {path} -> {resp.status_code}: {resp.text[:200]}", resp.status_code)
             return orjson.loads(resp.content)
-        raise RestError(f"GET {path}: still rate limited after {self.max_retries} retries", 429)
+        raise RestError(f"{method} {path}: still rate limited after {self.max_retries} retries", 429)
 
     def _sync_weight(self, resp: httpx.Response) -> None:
         if self.weight_header and self.weight_header in resp.headers:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from flowdesk.streaming.venues.registry import VENUE_IDS
 from flowdesk.tools.context import ToolContext
 from flowdesk.tools.registry import ToolError
 
 #: venue id -> (exchange, market) as stored in the tables
-VENUES: dict[str, tuple[str, str]] = {"binance_usdm": ("binance", "usdm")}
+VENUES: dict[str, tuple[str, str]] = VENUE_IDS
 
 
 def resolve_venue(exchange: str) -> tuple[str, str]:

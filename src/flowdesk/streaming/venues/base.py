@@ -16,6 +16,7 @@ ladders into ``(float, float)`` pairs.
 
 from __future__ import annotations
 
+import hashlib
 import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar
@@ -44,6 +45,7 @@ __all__ = [
     "as_int",
     "as_str",
     "as_bool",
+    "trade_id_of",
 ]
 
 #: ``parse_message(raw, recv_ns) -> records``: the one entry point every venue module exposes.
@@ -168,3 +170,20 @@ def as_bool(value: Any) -> bool:
     if value is not True and value is not False:
         raise TypeError(f"expected a boolean, got {value!r}")
     return value
+
+
+def trade_id_of(value: Any) -> int:
+    """A venue trade id as the integer ``Trade.trade_id`` holds.
+
+    JSON integers and decimal strings (``"2290000000061666327"``) are taken as they are; any
+    other string (Bybit linear sends UUIDs, KuCoin hex ids) becomes a stable 63-bit hash of it,
+    so the same trade always gets the same id (storage de-duplicates by id) but ids of such
+    venues are not ordered: gap detection by id runs only where ids are contiguous.
+    """
+    if type(value) is int:
+        return value
+    text = as_str(value)
+    if text.isdigit() and len(text) < 19:
+        return int(text)
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & 0x7FFF_FFFF_FFFF_FFFF

@@ -48,6 +48,7 @@ from flowdesk.streaming.venues.base import (
     opt_float,
     opt_ts,
 )
+from flowdesk.streaming.venues.protocol import Instrument, RestCall, TradeBackfill, VenueProtocol
 
 EXCHANGE = "binance"
 MARKET = "usdm"
@@ -526,3 +527,67 @@ def _symbol_info(s: dict[str, Any]) -> SymbolInfo:
         price_precision=_int(s["pricePrecision"]),
         quantity_precision=_int(s["quantityPrecision"]),
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The protocol description (what the generic feed needs)
+# ---------------------------------------------------------------------------------------------
+
+
+def _instruments(payload: Any) -> dict[str, Instrument]:
+    """``exchangeInfo`` as :class:`Instrument` s (USD-M quantities are base units)."""
+    return {
+        s: Instrument(s, s, info.tick_size, info.step_size, 1.0, info.status)
+        for s, info in parse_exchange_info(payload).items()
+    }
+
+
+def _one(parse: Callable[[Any, int], Record]) -> Callable[[Any, str, int, Mapping[str, Instrument]], list[Record]]:
+    return lambda payload, symbol, recv_ns, instruments: [parse(payload, recv_ns)]
+
+
+def _url_for(venue: Any) -> str:
+    return ws_url(venue.ws_url, stream_names(venue.symbols, venue.streams, venue.depth_speed_ms))
+
+
+PROTOCOLS: dict[str, VenueProtocol] = {
+    VENUE: VenueProtocol(
+        name=VENUE,
+        exchange=EXCHANGE,
+        market=MARKET,
+        streams=frozenset(CHANNELS),
+        default_streams=("aggTrade", "bookTicker", "depth", "markPrice", "forceOrder", "kline_1m"),
+        ws_url="wss://fstream.binance.com",
+        rest_url="https://fapi.binance.com",
+        to_venue=str.upper,
+        make_parser=lambda instruments: parse_message,
+        ws_target=lambda base, symbols, streams: ws_url(base, stream_names(symbols, streams)),
+        url_for=_url_for,
+        subscribe=lambda symbols, streams: [],
+        book="rest_prev",
+        book_stream="depth",
+        snapshot=RestCall(
+            DEPTH_PATH,
+            lambda s: {"symbol": s, "limit": 1000},
+            lambda payload, symbol, recv_ns, instruments: [parse_depth_snapshot(payload, symbol, recv_ns)],
+        ),
+        polls=(
+            RestCall(OPEN_INTEREST_PATH, lambda s: {"symbol": s}, _one(parse_open_interest), "open_interest_poll_s"),
+            RestCall(TICKER_24H_PATH, lambda s: {"symbol": s}, _one(parse_ticker_24h), "ticker_poll_s"),
+            RestCall(PREMIUM_INDEX_PATH, lambda s: {"symbol": s}, _one(parse_premium_index), "ticker_poll_s"),
+        ),
+        instruments=("GET", EXCHANGE_INFO_PATH, {}, _instruments),
+        trades_by_id=TradeBackfill(
+            AGG_TRADES_PATH,
+            lambda s, from_id, limit: {"symbol": s, "fromId": from_id, "limit": limit},
+            lambda payload, symbol, recv_ns, instruments: parse_agg_trades(payload, symbol, recv_ns),
+            stream="aggTrade",
+        ),
+        contiguous_trade_ids=True,
+        request_weight=request_weight,
+        weight_header="x-mbx-used-weight-1m",
+        max_weight_per_minute=2400,
+        taker_fee_bps=5.0,
+        docs="https://developers.binance.com/docs/derivatives/usds-margined-futures",
+    ),
+}

@@ -1,9 +1,9 @@
-"""The Binance USD-M futures feed: one combined-stream connection for all configured symbols.
+"""The generic venue feed: one WebSocket connection for all configured symbols of one market.
 
-Wires the pure parsers of :mod:`flowdesk.streaming.venues.binance_usdm` to the shared
-machinery: the reconnecting socket, the sequenced books, the batcher, REST polling and trade
-backfill. Book sync follows Binance's documented procedure (see ``SequencedBook``); a trade-id
-jump (e.g. after a reconnect) is backfilled over REST by id so that no id is missing.
+Everything venue-specific comes from the venue module's :class:`VenueProtocol` (where to
+connect, what to send, the book rule, REST polls, backfill, heartbeat, handshake); this module
+wires it to the shared machinery: the reconnecting socket, the sequenced books, the batcher,
+REST polling and trade backfill. Binance USD-M is one protocol among nine.
 """
 
 from __future__ import annotations
@@ -12,74 +12,107 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from flowdesk import records as r
 from flowdesk.settings import Settings, VenueSettings
 from flowdesk.streaming.batcher import Batcher
-from flowdesk.streaming.book import SequencedBook
+from flowdesk.streaming.book import SequencedBook, StreamBook, make_book
 from flowdesk.streaming.connection import run_connection
 from flowdesk.streaming.health import FeedHealth
 from flowdesk.streaming.ratelimit import WeightLimiter
 from flowdesk.streaming.rest import RestClient, RestError
-from flowdesk.streaming.venues import binance_usdm as bn
 from flowdesk.streaming.venues.base import ParseError, UnknownMessage
+from flowdesk.streaming.venues.protocol import Instrument, RestCall, VenueProtocol
 
 log = logging.getLogger(__name__)
 
 #: a longer gap than this is recorded as too large instead of being fetched
 MAX_BACKFILL_TRADES = 200_000
+#: instrument loads tried before connecting without them (retried in the background after)
+INSTRUMENT_TRIES = 3
 
 
-class BinanceUsdmFeed:
-    """Collects every configured stream of Binance USD-M futures into the batcher."""
+class VenueFeed:
+    """Collects every configured stream of one venue market into the batcher."""
 
-    exchange = bn.EXCHANGE
-    market = bn.MARKET
-
-    def __init__(self, venue: VenueSettings, settings: Settings, batcher: Batcher, sql: Any) -> None:
+    def __init__(
+        self, protocol: VenueProtocol, venue: VenueSettings, settings: Settings, batcher: Batcher, sql: Any
+    ) -> None:
+        self.protocol = protocol
+        self.exchange, self.market = protocol.exchange, protocol.market
         self.venue = venue
         self.settings = settings
         self.batcher = batcher
         self.sql = sql  # callable(sql, params): ordered bookkeeping writes (trade_gaps, instruments)
         self.health = FeedHealth(venue.name)
-        self.limiter = WeightLimiter(venue.max_weight_per_minute)
-        self.rest = RestClient(venue.rest_url, self.limiter, bn.request_weight)
-        self.books = {s: SequencedBook() for s in venue.symbols} if "depth" in venue.streams else {}
+        self.limiter = WeightLimiter(venue.max_weight_per_minute or protocol.max_weight_per_minute)
+        self.rest = RestClient(
+            venue.rest_url, self.limiter, protocol.request_weight, weight_header=protocol.weight_header
+        )
+        self.symbols = tuple(venue.symbols)
+        self.venue_symbols = {s: protocol.to_venue(s) for s in self.symbols}
+        collects_book = protocol.book != "none" and protocol.book_stream in (None, *venue.streams)
+        self.books: dict[str, SequencedBook | StreamBook] = (
+            {s: make_book(protocol.book) for s in self.symbols} if collects_book else {}
+        )
         self.last_trade_id: dict[str, int] = {}
         #: record kind ("Quote", "Trade", ...) -> symbol -> the newest record seen live
         self.latest: dict[str, dict[str, tuple]] = {k.__name__: {} for k in r.STORED_TYPES}
         self._latest_trade = self.latest["Trade"]
+        self.instruments: dict[str, Instrument] = {}
         self.tick_sizes: dict[str, float] = {}
+        self._parse = protocol.make_parser({})
         self._snapshot_tasks: dict[str, asyncio.Task[None]] = {}
         self._ws: Any = None
+        self._ping_s = protocol.ping_interval_s
         #: callables fed every parsed record (after the book is updated), e.g. the feature engine
         self.taps: list[Any] = []
-        self._book_clock: dict[str, tuple[int, int]] = {}  # symbol -> (exchange ms, recv ns) of last diff
+        self._book_clock: dict[str, tuple[int, int]] = {}  # symbol -> (exchange ms, recv ns) of last book msg
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._trade_path = "/fapi/v1/aggTrades" if "aggTrade" in venue.streams else "/fapi/v1/historicalTrades"
         self._handlers = {
             r.Trade: self._on_trade,
             r.Quote: self._keeper(r.Quote),
             r.MarkFunding: self._keeper(r.MarkFunding),
+            r.OpenInterest: self._keeper(r.OpenInterest),
             r.Liquidation: self._keeper(r.Liquidation),
             r.Ticker24h: self._keeper(r.Ticker24h),
             r.Candle: self._on_candle,
             r.BookDelta: self._on_delta,
+            r.BookSnapshot: self._on_ws_snapshot,
         }
+        backfill = protocol.trades_by_id
+        self._backfill_call = backfill if backfill and (backfill.stream in (None, *venue.streams)) else None
+
+    @property
+    def unavailable(self) -> Mapping[str, str]:
+        """Record kind -> why this venue has no public source for it."""
+        return self.protocol.unavailable
 
     # ---- lifecycle -------------------------------------------------------------------------
 
-    def url(self) -> str:
-        names = bn.stream_names(self.venue.symbols, self.venue.streams, self.venue.depth_speed_ms)
-        return bn.ws_url(self.venue.ws_url, names)
+    async def url(self) -> str:
+        """The URL to open now (after the venue's handshake, if it has one)."""
+        p = self.protocol
+        if p.handshake is not None:
+            try:
+                hs = await p.handshake(self.rest)
+            except (RestError, ParseError) as exc:
+                raise ConnectionError(f"{self.venue.name} handshake failed: {exc}") from exc
+            if hs.ping_interval_s:
+                self._ping_s = hs.ping_interval_s
+            return hs.url
+        if p.url_for is not None:
+            return p.url_for(self.venue)
+        return p.ws_target(self.venue.ws_url, self.symbols, tuple(self.venue.streams))
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop``: the socket, REST polling, and book resyncs."""
-        self._spawn(self._load_instruments())
-        self._spawn(self._poll(stop, "/fapi/v1/openInterest", self.venue.open_interest_poll_s, bn.parse_open_interest))
-        self._spawn(self._poll(stop, "/fapi/v1/ticker/24hr", self.venue.ticker_poll_s, bn.parse_ticker_24h))
-        self._spawn(self._poll(stop, "/fapi/v1/premiumIndex", self.venue.ticker_poll_s, bn.parse_premium_index))
+        """Run until ``stop``: instruments, the socket, REST polling, book resyncs, pings."""
+        await self._load_instruments(stop)
+        for call in self.protocol.polls:
+            if call.stream is None or call.stream in self.venue.streams:
+                self._spawn(self._poll(stop, call))
         try:
             await run_connection(
                 self.url,
@@ -105,8 +138,25 @@ class BinanceUsdmFeed:
 
     async def _on_open(self, ws: Any) -> None:
         self._ws = ws
-        for symbol in self.books:
-            self._request_snapshot(symbol)
+        for message in self.protocol.subscribe(self.symbols, tuple(self.venue.streams)):
+            await ws.send(message)
+        if self.protocol.ping is not None:
+            self._spawn(self._pinger(ws))
+
+    async def _pinger(self, ws: Any) -> None:
+        """Send the venue's client ping every interval while this socket is the current one."""
+        ping = self.protocol.ping
+        assert ping is not None
+        while self._ws is ws and self.health.connected:
+            await asyncio.sleep(self._ping_s)
+            if self._ws is not ws or not self.health.connected:
+                return
+            try:
+                await ws.send(ping())
+                self.health.pings_sent += 1
+            except Exception as exc:  # the socket is closing; the connection loop reconnects
+                self.health.error(f"ping failed: {exc}")
+                return
 
     def reconnect(self) -> bool:
         """Close the current socket; the connection loop reconnects and resubscribes (and the
@@ -118,14 +168,15 @@ class BinanceUsdmFeed:
         return True
 
     def resync(self, symbol: str) -> None:
-        """Drop the live book of ``symbol`` and sync it again from a fresh REST snapshot."""
+        """Drop the live book of ``symbol`` and sync it again from a fresh snapshot."""
         book = self.books[symbol]
         book.reset()
         self.health.book_resyncs += 1
-        self._request_snapshot(symbol)
+        self._resync_book(symbol)
 
     def _on_close(self) -> None:
         """A dropped socket breaks every book chain: mark them stale and resync on reconnect."""
+        self._ws = None
         for symbol, book in self.books.items():
             if book.synced:
                 book.reset()
@@ -139,7 +190,7 @@ class BinanceUsdmFeed:
     def on_frame(self, raw: str | bytes, recv_ns: int) -> None:
         """Parse one frame and route its records. Malformed and unknown frames are counted."""
         try:
-            recs = bn.parse_message(raw, recv_ns)
+            recs = self._parse(raw, recv_ns)
         except UnknownMessage:
             self.health.unknown += 1
             return
@@ -172,7 +223,14 @@ class BinanceUsdmFeed:
         return keep
 
     def _on_latest(self, rec: tuple) -> None:
-        self.latest[type(rec).__name__][rec[2]] = rec
+        kind = type(rec)
+        if kind is r.Candle:
+            self._on_candle(rec)  # type: ignore[arg-type]
+            return
+        if kind is r.Trade:
+            self.batcher.add(rec)
+            return
+        self.latest[kind.__name__][rec[2]] = rec
         self.batcher.add(rec)
 
     def _on_candle(self, rec: r.Candle) -> None:
@@ -181,11 +239,12 @@ class BinanceUsdmFeed:
             self.batcher.add(rec)
 
     def _on_trade(self, t: r.Trade) -> None:
-        last = self.last_trade_id.get(t.symbol)
-        if last is None or t.trade_id > last:
-            if last is not None and t.trade_id > last + 1:
-                self._gap(t.symbol, last + 1, t.trade_id - 1)
-            self.last_trade_id[t.symbol] = t.trade_id
+        if self.protocol.contiguous_trade_ids:
+            last = self.last_trade_id.get(t.symbol)
+            if last is None or t.trade_id > last:
+                if last is not None and t.trade_id > last + 1:
+                    self._gap(t.symbol, last + 1, t.trade_id - 1)
+                self.last_trade_id[t.symbol] = t.trade_id
         self._latest_trade[t.symbol] = t
         self.batcher.add(t)
 
@@ -194,11 +253,41 @@ class BinanceUsdmFeed:
         if book is None:
             return
         self._book_clock[d.symbol] = (d.ts, d.recv_ns)
-        if book.on_delta(d) == "gap":
+        outcome = book.on_delta(d)
+        if outcome == "gap":
             self.health.book_resyncs += 1
+            self._resync_book(d.symbol)
+        elif outcome == "buffered" and book.needs_snapshot:
             self._request_snapshot(d.symbol)
 
+    def _on_ws_snapshot(self, snap: r.BookSnapshot) -> None:
+        book = self.books.get(snap.symbol)
+        if book is None:
+            return
+        self._book_clock[snap.symbol] = (snap.ts, snap.recv_ns)
+        book.on_snapshot(snap)
+
     # ---- book snapshots --------------------------------------------------------------------
+
+    def _resync_book(self, symbol: str) -> None:
+        """Get a fresh snapshot: over REST (rest_* rules), by resubscribing, else reconnect."""
+        p = self.protocol
+        if p.book.startswith("rest_"):
+            self._request_snapshot(symbol)
+        elif p.book == "ws_full":
+            pass  # the next message is a full snapshot anyway
+        elif p.resubscribe is not None and self._ws is not None:
+            self._spawn(self._send_all(p.resubscribe(symbol, tuple(self.venue.streams))))
+        else:
+            self.reconnect()
+
+    async def _send_all(self, messages: list[str]) -> None:
+        ws = self._ws
+        try:
+            for message in messages:
+                await ws.send(message)
+        except Exception as exc:
+            self.health.error(f"resubscribe failed: {exc}")
 
     def _request_snapshot(self, symbol: str) -> None:
         task = self._snapshot_tasks.get(symbol)
@@ -206,14 +295,15 @@ class BinanceUsdmFeed:
             self._snapshot_tasks[symbol] = asyncio.ensure_future(self._sync_book(symbol))
 
     async def _sync_book(self, symbol: str) -> None:
-        """Fetch snapshots until the book is synced (Binance: one that a buffered diff straddles)."""
+        """Fetch REST snapshots until the book is synced (one that a buffered diff straddles)."""
+        call = self.protocol.snapshot
+        assert call is not None
         book = self.books[symbol]
         delay = 0.05
         while not book.synced:
-            await asyncio.sleep(delay)  # let a few diffs buffer first, as Binance advises
+            await asyncio.sleep(delay)  # let a few diffs buffer first, as the venues advise
             try:
-                payload = await self.rest.get("/fapi/v1/depth", {"symbol": symbol, "limit": self.venue.snapshot_limit})
-                snap = bn.parse_depth_snapshot(payload, symbol, time.time_ns())
+                snap = await self._fetch_snapshot(call, symbol)
             except (RestError, ParseError) as exc:
                 self.health.error(f"depth snapshot {symbol}: {exc}")
                 delay = min(delay * 2, 5.0)
@@ -226,18 +316,30 @@ class BinanceUsdmFeed:
             delay = min(delay * 2, 2.0)
         self.health.rest_rate_limited = self.rest.rate_limited
 
+    async def _fetch_snapshot(self, call: RestCall, symbol: str) -> r.BookSnapshot:
+        params = call.params(self.venue_symbols[symbol])
+        if "limit" in params:
+            params["limit"] = self.venue.snapshot_limit
+        payload = await self.rest.request(call.method, call.path, params)
+        recs = call.parse(payload, symbol, time.time_ns(), self.instruments)
+        if len(recs) != 1 or not isinstance(recs[0], r.BookSnapshot):
+            raise ParseError(f"{call.path}: expected one book snapshot")
+        return recs[0]
+
     # ---- trade backfill --------------------------------------------------------------------
 
     def _gap(self, symbol: str, lo: int, hi: int) -> None:
         self.health.gaps_detected += 1
-        if self.venue.backfill_trades:
+        if self.venue.backfill_trades and self._backfill_call is not None:
             self._spawn(self._backfill(symbol, lo, hi))
-        else:  # left for the data-ops workflows (fill_gaps) or an operator
-            key = (self.exchange, self.market, symbol, lo, hi)
-            self.sql(
-                "INSERT INTO trade_gaps VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, NULL, 0, 'open', ?)",
-                [*key, "collector backfill disabled (venues.<name>.backfill_trades: false)"],
-            )
+            return
+        why = (
+            "collector backfill disabled (venues.<name>.backfill_trades: false)"
+            if self._backfill_call is not None
+            else f"{self.venue.name} offers no trades-by-id endpoint for the collected trade stream"
+        )
+        key = (self.exchange, self.market, symbol, lo, hi)
+        self.sql("INSERT INTO trade_gaps VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, NULL, 0, 'open', ?)", [*key, why])
 
     async def _backfill(self, symbol: str, lo: int, hi: int) -> None:
         """Fetch trade ids lo..hi over REST by id and store them; record the gap and its outcome."""
@@ -271,9 +373,11 @@ class BinanceUsdmFeed:
         self._close_gap(key, fetched, "filled" if complete else "partial", None)
 
     async def _fetch_trades(self, symbol: str, from_id: int) -> list[r.Trade]:
-        payload = await self.rest.get(self._trade_path, {"symbol": symbol, "fromId": from_id, "limit": 1000})
-        parse = bn.parse_agg_trades if self._trade_path.endswith("aggTrades") else bn.parse_historical_trades
-        return parse(payload, symbol, time.time_ns())
+        call = self._backfill_call
+        assert call is not None
+        params = call.params(self.venue_symbols[symbol], from_id, call.limit)
+        payload = await self.rest.get(call.path, params)
+        return call.parse(payload, symbol, time.time_ns(), self.instruments)  # type: ignore[return-value]
 
     def _close_gap(self, key: tuple, fetched: int, status: str, detail: str | None) -> None:
         self.sql(
@@ -284,43 +388,69 @@ class BinanceUsdmFeed:
 
     # ---- REST polling ----------------------------------------------------------------------
 
-    async def _poll(self, stop: asyncio.Event, path: str, every_s: float, parse: Any) -> None:
-        """Poll ``path`` for every symbol every ``every_s`` seconds (what the socket lacks)."""
+    async def _poll(self, stop: asyncio.Event, call: RestCall) -> None:
+        """Poll ``call`` for every symbol on its interval (what the socket lacks)."""
+        every_s = getattr(self.venue, call.every)
         while not stop.is_set():
-            for symbol in self.venue.symbols:
+            for symbol in self.symbols:
                 try:
-                    rec = parse(await self.rest.get(path, {"symbol": symbol}), time.time_ns())
+                    payload = await self.rest.request(call.method, call.path, call.params(self.venue_symbols[symbol]))
+                    recs = call.parse(payload, symbol, time.time_ns(), self.instruments)
                 except (RestError, ParseError) as exc:
-                    self.health.error(f"GET {path} {symbol}: {exc}")
+                    self.health.error(f"{call.method} {call.path} {symbol}: {exc}")
                     continue
-                self._on_latest(rec)
+                for rec in recs:
+                    self._on_latest(rec)
             self.health.rest_rate_limited = self.rest.rate_limited
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=every_s)
 
-    async def _load_instruments(self) -> None:
-        """Tick sizes from exchangeInfo into the ``instruments`` table (analytics bin by tick)."""
-        try:
-            infos = bn.parse_exchange_info(await self.rest.get("/fapi/v1/exchangeInfo", {}))
-        except (RestError, ParseError) as exc:
-            self.health.error(f"exchangeInfo: {exc}")
+    async def _load_instruments(self, stop: asyncio.Event) -> None:
+        """Tick sizes and contract sizes before connecting (contract venues need them to turn
+        contracts into base units); after a few failures, go on and retry in the background."""
+        if self.protocol.instruments is None:
             return
-        for symbol in self.venue.symbols:
+        for attempt in range(INSTRUMENT_TRIES):
+            if await self._try_instruments() or stop.is_set():
+                return
+            await asyncio.sleep(0.5 * 2**attempt)
+        self._spawn(self._retry_instruments(stop))
+
+    async def _retry_instruments(self, stop: asyncio.Event) -> None:
+        delay = 5.0
+        while not stop.is_set() and not await self._try_instruments():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            delay = min(delay * 2, 300.0)
+
+    async def _try_instruments(self) -> bool:
+        """Load the instruments endpoint into :attr:`instruments` and the ``instruments`` table;
+        rebuild the parser with them. False (and a health error) on failure."""
+        method, path, params, parse = self.protocol.instruments  # type: ignore[misc]
+        try:
+            infos = parse(await self.rest.request(method, path, dict(params)))
+        except (RestError, ParseError) as exc:
+            self.health.error(f"instruments {path}: {exc}")
+            return False
+        for symbol in self.symbols:
             info = infos.get(symbol)
             if info is None:
-                self.health.error(f"exchangeInfo has no symbol {symbol}")
+                self.health.error(f"instruments list has no symbol {symbol} ({self.venue_symbols[symbol]})")
                 continue
+            self.instruments[symbol] = info
             self.tick_sizes[symbol] = info.tick_size
             self.sql(
                 "INSERT OR REPLACE INTO instruments VALUES (?, ?, ?, ?, ?, ?, ?, now()::TIMESTAMP)",
-                [self.exchange, self.market, symbol, symbol, info.tick_size, info.step_size, info.status],
+                [self.exchange, self.market, symbol, info.venue_symbol, info.tick_size, info.step_size, info.status],
             )
+        self._parse = self.protocol.make_parser(dict(self.instruments))
+        return True
 
     # ---- the read side ---------------------------------------------------------------------
 
     def exchange_clock_ms(self, symbol: str, now_ns: int) -> int:
-        """The venue's clock now, estimated from the last diff's event time plus the local time
-        elapsed since it arrived (equals the wall clock live; follows the capture in replay)."""
+        """The venue's clock now, estimated from the last book message's event time plus the
+        local time elapsed since it arrived (equals the wall clock live; follows a replay)."""
         ts, recv_ns = self._book_clock.get(symbol, (now_ns // 1_000_000, now_ns))
         return ts + (now_ns - recv_ns) // 1_000_000
 
@@ -350,10 +480,11 @@ class BinanceUsdmFeed:
         sb = self.books.get(symbol)
         if sb is None:
             return None
+        age = sb.age_ms(now_ns)
         return {
             "synced": sb.synced,
             "stale": sb.stale,
             "resyncs": sb.resyncs,
-            "age_s": None if sb.age_ms(now_ns) is None else round(sb.age_ms(now_ns) / 1000, 3),
+            "age_s": None if age is None else round(age / 1000, 3),
             "last_update_id": sb.book.last_update_id if sb.synced else None,
         }
