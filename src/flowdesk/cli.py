@@ -5,7 +5,7 @@
     flowdesk collect                                                the collector alone
     flowdesk simulate [--capture FILE ...]                          the exchange simulator alone
     flowdesk record --ws URL --rest URL --out FILE                  record frames for replay
-    flowdesk bench ingest                                           ingest benchmark
+    flowdesk bench ingest|venues                                    ingest benchmarks
     flowdesk doctor                                                 check settings and database
 """
 
@@ -109,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-frames", type=int)
 
     p = sub.add_parser("bench", help="benchmarks")
-    p.add_argument("which", choices=["ingest"])
+    p.add_argument("which", choices=["ingest", "venues"], help="ingest: collector vs bare client on a replay; "
+                   "venues: all nine markets at once from the simulators")
+    p.add_argument("--seconds", type=float, default=20.0, help="venues: how long to collect")
     p.add_argument("--capture", help="capture to replay (default: shared BTCUSDT capture)")
     p.add_argument("--repeat", type=int, default=1, help="replay the capture N times (looped, ids shifted)")
 
@@ -182,6 +184,11 @@ def cmd_record(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
+    if args.which == "venues":
+        from flowdesk.bench_venues import run_venues_bench
+
+        run_venues_bench(args.seconds)
+        return
     from flowdesk.bench import run_ingest_bench
 
     run_ingest_bench(args.capture, args.repeat)

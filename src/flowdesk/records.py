@@ -159,7 +159,7 @@ class Candle(NamedTuple):
     low: float
     close: float
     volume: float
-    quote_volume: float
+    quote_volume: float | None  # None where the venue gives none (Hyperliquid)
     trade_count: int | None
     taker_buy_volume: float | None
     closed: bool

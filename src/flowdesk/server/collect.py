@@ -8,19 +8,15 @@ import signal
 import sys
 
 from flowdesk.server.app import Runtime
-from flowdesk.server.run import point_venues_at, simulator_symbols
+from flowdesk.server.simulate import start_simulators, stop_simulators
 from flowdesk.settings import Settings
 
 
 async def collect(settings: Settings, simulator_config: object | None = None, duration_s: float | None = None) -> dict:
     """Collect until SIGINT/SIGTERM or ``duration_s``; return the final feed status."""
-    sim = None
+    sims: list = []
     if simulator_config is not None:
-        from flowdesk.streaming.simulator import Simulator
-
-        sim = Simulator(simulator_config)  # type: ignore[arg-type]
-        await sim.start()
-        settings = point_venues_at(settings, sim.ws_url, sim.rest_url, simulator_symbols(sim))
+        settings, sims = await start_simulators(settings, simulator_config)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     runtime = Runtime(settings, retention=not getattr(simulator_config, "captures", None), services=False)
     loop = asyncio.get_running_loop()
@@ -37,7 +33,6 @@ async def collect(settings: Settings, simulator_config: object | None = None, du
     finally:
         status = runtime.controller.feed_status() if runtime.controller else []
         await runtime.stop()
-        if sim is not None:
-            await sim.stop()
+        await stop_simulators(sims)
     print(f"collected: {[{k: f[k] for k in ('venue', 'messages', 'reconnects', 'errors')} for f in status]}", file=sys.stderr)
     return {"feeds": status}

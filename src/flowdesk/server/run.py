@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import signal
 import sys
@@ -12,37 +11,24 @@ import sys
 import uvicorn
 
 from flowdesk.server.app import SERVE_FILE, Runtime, build_app, write_serve_file
+from flowdesk.server.simulate import (
+    point_venues_at,
+    simulator_symbols,
+    start_simulators,
+    stop_simulators,
+)
 from flowdesk.settings import Settings
+
+__all__ = ["point_venues_at", "serve", "simulator_symbols"]
 
 log = logging.getLogger(__name__)
 
 
-def simulator_symbols(sim: object) -> list[str]:
-    """The symbols the simulator serves (from the capture in replay mode)."""
-    source = getattr(sim, "source", None)
-    return [str(s).upper() for s in getattr(source, "symbols", [])]
-
-
-def point_venues_at(settings: Settings, ws_url: str, rest_url: str, symbols: list[str] | None) -> Settings:
-    """Settings whose every venue talks to ``ws_url``/``rest_url`` (the simulator)."""
-    venues = {}
-    for name, v in settings.venues.items():
-        venues[name] = dataclasses.replace(
-            v, ws_url=ws_url, rest_url=rest_url, symbols=tuple(symbols) if symbols else v.symbols
-        )
-    return dataclasses.replace(settings, venues=venues, symbols=tuple(symbols) if symbols else settings.symbols)
-
-
 async def serve(settings: Settings, simulator_config: object | None = None, collect: bool = True) -> None:
-    """Serve until SIGINT/SIGTERM. With ``simulator_config``, start the simulator first."""
-    sim = None
+    """Serve until SIGINT/SIGTERM. With ``simulator_config``, start the simulators first."""
+    sims: list = []
     if simulator_config is not None:
-        from flowdesk.streaming.simulator import Simulator
-
-        sim = Simulator(simulator_config)  # type: ignore[arg-type]
-        await sim.start()
-        settings = point_venues_at(settings, sim.ws_url, sim.rest_url, simulator_symbols(sim))
-        print(f"simulator: ws {sim.ws_url}  rest {sim.rest_url}", file=sys.stderr, flush=True)
+        settings, sims = await start_simulators(settings, simulator_config)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # a replayed capture is old data by design: the retention job would delete it on its first run
     replaying = bool(getattr(simulator_config, "captures", None))
@@ -73,5 +59,4 @@ async def serve(settings: Settings, simulator_config: object | None = None, coll
     finally:
         with contextlib.suppress(FileNotFoundError):
             (settings.data_dir / SERVE_FILE).unlink()
-        if sim is not None:
-            await sim.stop()
+        await stop_simulators(sims)

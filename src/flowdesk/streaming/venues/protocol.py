@@ -1,4 +1,4 @@
-"""The protocol description every venue module exports as ``PROTOCOL``.
+"""The protocol description every venue module exports in ``PROTOCOLS`` (name -> description).
 
 A venue module (``streaming/venues/<name>.py``) holds pure parsers and one
 :class:`VenueProtocol` value that tells the generic feed (:mod:`flowdesk.streaming.feeds.venue`)
