@@ -26,6 +26,7 @@ TOOL_MODULES = (
     "flowdesk.tools.crews",
     "flowdesk.tools.features",
     "flowdesk.tools.history",
+    "flowdesk.tools.cross",
 )
 
 
