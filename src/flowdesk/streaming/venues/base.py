@@ -183,7 +183,9 @@ def trade_id_of(value: Any) -> int:
     if type(value) is int:
         return value
     text = as_str(value)
-    if text.isdigit() and len(text) < 19:
-        return int(text)
+    if text.isdigit() and len(text) <= 19:
+        value = int(text)
+        if value < 1 << 63:
+            return value
     digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") & 0x7FFF_FFFF_FFFF_FFFF
