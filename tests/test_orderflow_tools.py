@@ -72,8 +72,8 @@ def test_unknown_symbol_lists_known_symbols() -> None:
     for name, args in TOOLS.items():
         with pytest.raises(ToolError, match=r"unknown symbol 'XRPUSDT'.*\['BTCUSDT', 'ETHUSDT'\]"):
             REGISTRY[name].fn(**{**args, "symbol": "xrpusdt"})
-    with pytest.raises(ToolError, match=r"unknown exchange 'binance_spot'.*\['binance_usdm'\]"):
-        orderflow.get_footprint("BTCUSDT", "1m", exchange="binance_spot")
+    with pytest.raises(ToolError, match=r"unknown exchange 'coinbase'.*'binance_usdm'"):
+        orderflow.get_footprint("BTCUSDT", "1m", exchange="coinbase")
     with pytest.raises(TypeError, match="market"):
         orderflow.get_footprint("BTCUSDT", "1m", market="usdm")
     with pytest.raises(ToolError, match="unknown symbol"):

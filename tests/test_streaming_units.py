@@ -116,3 +116,30 @@ def test_maintenance_runs_through_the_writer(tmp_path: Path) -> None:
 @pytest.mark.parametrize("attempt", [0, 3])
 def test_backoff_zero_and_cap(attempt: int) -> None:
     assert backoff_delay(attempt, 1.0, 2.0, random.Random(0)) <= 2.0
+
+
+def test_feed_checks_trade_id_ranges_for_aggregated_trades(tmp_path) -> None:
+    """OKX-style trades cover first_id..last_id: a jump past the range is a gap, a range that
+    continues the previous one is not (a check on trade_id alone would see false gaps)."""
+    from flowdesk.records import Trade
+    from flowdesk.settings import load_settings
+    from flowdesk.streaming.feeds.venue import VenueFeed
+    from flowdesk.streaming.venues.registry import protocol
+
+    settings = load_settings(env={"FLOWDESK_DATA_DIR": str(tmp_path)},
+                             overrides={"venues": {"okx_swap": {"enabled": True, "backfill_trades": False}}})
+    added, sql = [], []
+
+    class Sink:
+        def add(self, rec): added.append(rec)
+
+    feed = VenueFeed(protocol("okx_swap"), settings.venues["okx_swap"], settings, Sink(), lambda q, p: sql.append(p))
+
+    def trade(first: int, last: int) -> Trade:
+        return Trade("okx", "swap", "BTCUSDT", last, 1.0, 1.0, "buy", 0, 0, first, last, "ws")
+
+    for first, last in ((1, 3), (4, 4), (5, 9), (12, 12), (13, 15)):
+        feed._on_trade(trade(first, last))
+    assert len(added) == 5
+    assert [p[3:5] for p in sql] == [[10, 11]]
+    assert feed.last_trade_id["BTCUSDT"] == 15

@@ -138,7 +138,7 @@ class Ticker24h(NamedTuple):
     high: float
     low: float
     volume: float
-    quote_volume: float
+    quote_volume: float | None  # None where the venue gives none
     price_change_pct: float
     trade_count: int | None
     ts: int

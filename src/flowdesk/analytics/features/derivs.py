@@ -140,6 +140,8 @@ class Derivatives:
         tk = self.ticker
         if tk is None or tk.ts < t - self.ticker_stale:
             return
+        if tk.quote_volume is None or tk.quote_volume != tk.quote_volume:  # none, or NaN
+            return
         out["quote_volume_24h"] = tk.quote_volume
         if value is not None and tk.quote_volume > 0:
             out["leverage_proxy"] = value / tk.quote_volume

@@ -23,10 +23,13 @@ from flowdesk.streaming.connection import run_connection
 from flowdesk.streaming.health import FeedHealth
 from flowdesk.streaming.ratelimit import WeightLimiter
 from flowdesk.streaming.rest import RestClient, RestError
-from flowdesk.streaming.venues.base import ParseError, UnknownMessage
+from flowdesk.streaming.venues.base import ParseError, UnknownMessage, VenueError
 from flowdesk.streaming.venues.protocol import Instrument, RestCall, VenueProtocol
 
 log = logging.getLogger(__name__)
+
+#: what a failed REST exchange raises: transport/HTTP, an unreadable answer, the venue's error body
+REST_FAILURES = (RestError, ParseError, VenueError)
 
 #: a longer gap than this is recorded as too large instead of being fetched
 MAX_BACKFILL_TRADES = 200_000
@@ -82,6 +85,8 @@ class VenueFeed:
             r.BookDelta: self._on_delta,
             r.BookSnapshot: self._on_ws_snapshot,
         }
+        self._check_ids = protocol.contiguous_trade_ids
+        self._id_range = protocol.trade_id_range
         backfill = protocol.trades_by_id
         self._backfill_call = backfill if backfill and (backfill.stream in (None, *venue.streams)) else None
 
@@ -98,7 +103,7 @@ class VenueFeed:
         if p.handshake is not None:
             try:
                 hs = await p.handshake(self.rest)
-            except (RestError, ParseError) as exc:
+            except REST_FAILURES as exc:
                 raise ConnectionError(f"{self.venue.name} handshake failed: {exc}") from exc
             if hs.ping_interval_s:
                 self._ping_s = hs.ping_interval_s
@@ -239,12 +244,13 @@ class VenueFeed:
             self.batcher.add(rec)
 
     def _on_trade(self, t: r.Trade) -> None:
-        if self.protocol.contiguous_trade_ids:
+        if self._check_ids:
+            first, last_id = (t.first_id, t.last_id) if self._id_range else (t.trade_id, t.trade_id)
             last = self.last_trade_id.get(t.symbol)
-            if last is None or t.trade_id > last:
-                if last is not None and t.trade_id > last + 1:
-                    self._gap(t.symbol, last + 1, t.trade_id - 1)
-                self.last_trade_id[t.symbol] = t.trade_id
+            if last is None or last_id > last:
+                if last is not None and first > last + 1:
+                    self._gap(t.symbol, last + 1, first - 1)
+                self.last_trade_id[t.symbol] = last_id
         self._latest_trade[t.symbol] = t
         self.batcher.add(t)
 
@@ -304,7 +310,7 @@ class VenueFeed:
             await asyncio.sleep(delay)  # let a few diffs buffer first, as the venues advise
             try:
                 snap = await self._fetch_snapshot(call, symbol)
-            except (RestError, ParseError) as exc:
+            except REST_FAILURES as exc:
                 self.health.error(f"depth snapshot {symbol}: {exc}")
                 delay = min(delay * 2, 5.0)
                 continue
@@ -320,7 +326,7 @@ class VenueFeed:
         params = call.params(self.venue_symbols[symbol])
         if "limit" in params:
             params["limit"] = self.venue.snapshot_limit
-        payload = await self.rest.request(call.method, call.path, params)
+        payload = await self.rest.request(call.method, self._path(call.path, symbol), params)
         recs = call.parse(payload, symbol, time.time_ns(), self.instruments)
         if len(recs) != 1 or not isinstance(recs[0], r.BookSnapshot):
             raise ParseError(f"{call.path}: expected one book snapshot")
@@ -361,7 +367,7 @@ class VenueFeed:
                 self.batcher.extend(wanted)
                 fetched += len(wanted)
                 cursor = wanted[-1].trade_id + 1
-        except (RestError, ParseError) as exc:
+        except REST_FAILURES as exc:
             self.health.error(f"backfill {symbol} {lo}..{hi}: {exc}")
             self._close_gap(key, fetched, "failed", str(exc)[:200])
             return
@@ -376,7 +382,7 @@ class VenueFeed:
         call = self._backfill_call
         assert call is not None
         params = call.params(self.venue_symbols[symbol], from_id, call.limit)
-        payload = await self.rest.get(call.path, params)
+        payload = await self.rest.get(self._path(call.path, symbol), params)
         return call.parse(payload, symbol, time.time_ns(), self.instruments)  # type: ignore[return-value]
 
     def _close_gap(self, key: tuple, fetched: int, status: str, detail: str | None) -> None:
@@ -394,9 +400,10 @@ class VenueFeed:
         while not stop.is_set():
             for symbol in self.symbols:
                 try:
-                    payload = await self.rest.request(call.method, call.path, call.params(self.venue_symbols[symbol]))
+                    path = self._path(call.path, symbol)
+                    payload = await self.rest.request(call.method, path, call.params(self.venue_symbols[symbol]))
                     recs = call.parse(payload, symbol, time.time_ns(), self.instruments)
-                except (RestError, ParseError) as exc:
+                except REST_FAILURES as exc:
                     self.health.error(f"{call.method} {call.path} {symbol}: {exc}")
                     continue
                 for rec in recs:
@@ -404,6 +411,10 @@ class VenueFeed:
             self.health.rest_rate_limited = self.rest.rate_limited
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=every_s)
+
+    def _path(self, path: str, symbol: str) -> str:
+        """A REST path with ``{symbol}`` replaced by the venue's spelling of ``symbol``."""
+        return path.replace("{symbol}", self.venue_symbols[symbol]) if "{" in path else path
 
     async def _load_instruments(self, stop: asyncio.Event) -> None:
         """Tick sizes and contract sizes before connecting (contract venues need them to turn
@@ -429,7 +440,7 @@ class VenueFeed:
         method, path, params, parse = self.protocol.instruments  # type: ignore[misc]
         try:
             infos = parse(await self.rest.request(method, path, dict(params)))
-        except (RestError, ParseError) as exc:
+        except REST_FAILURES as exc:
             self.health.error(f"instruments {path}: {exc}")
             return False
         for symbol in self.symbols:

@@ -83,7 +83,7 @@ class SimContext(Protocol):
 
 class VenueSim(Protocol):
     """One venue's wire format for the simulator server (``streaming/simulator/venues/<name>.py``
-    exports an instance or class as ``SIM``)."""
+    exports ``SIMS: dict[str, VenueSim]``)."""
 
     name: str  # the settings key of the venue, e.g. "bybit_linear"
     #: WebSocket paths the venue serves (a client opening another path gets HTTP 404)

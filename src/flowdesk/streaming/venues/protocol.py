@@ -72,7 +72,9 @@ class Instrument(NamedTuple):
 class RestCall:
     """One REST request made per symbol.
 
-    ``params(venue_symbol)`` builds the query; ``parse(payload, symbol, recv_ns)`` turns the
+    ``path`` may hold ``{symbol}``, replaced by the venue symbol (KuCoin
+    ``/api/v1/contracts/{symbol}``); ``params(venue_symbol)`` builds the query (for ``POST`` the
+    JSON body); ``parse(payload, symbol, recv_ns, instruments)`` turns the
     decoded JSON into records for the flowdesk ``symbol`` (it may use the instruments map the
     feed passes as ``instruments`` when the call needs contract sizes).
     """
@@ -140,6 +142,9 @@ class VenueProtocol:
     trades_by_id: TradeBackfill | None = None
     #: trade ids that count up by one per trade on this venue's stream, so a jump is a gap
     contiguous_trade_ids: bool = False
+    #: a stream trade covers the venue ids ``first_id..last_id`` (OKX: one taker order's fills,
+    #: ``tradeId`` is the last): gaps are checked on that range instead of on ``trade_id``
+    trade_id_range: bool = False
     ping: Callable[[], str] | None = None  # the client ping message, if the venue wants one
     ping_interval_s: float = 20.0
     #: async ``handshake(rest)`` -> :class:`Handshake`, run before every connect; ``rest`` is the
