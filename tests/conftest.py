@@ -45,3 +45,12 @@ def btc_capture() -> Path:
 @pytest.fixture
 def eth_capture() -> Path:
     return real_file("captures/binance-usdm/ethusdt_20240808.gz")
+
+
+def only_venue(settings, name: str = "binance_usdm"):
+    """``settings`` with every venue but ``name`` disabled (tests written for one venue's data:
+    with all nine enabled, the other eight would rightly be reported as missing or stale)."""
+    import dataclasses
+
+    venues = {n: dataclasses.replace(v, enabled=n == name) for n, v in settings.venues.items()}
+    return dataclasses.replace(settings, venues=venues)

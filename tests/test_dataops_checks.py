@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from conftest import only_venue
 from flowdesk.crews.settings import DataOpsSettings
 from flowdesk.dataops import checks
 from flowdesk.dataops.engine import DataOps
@@ -33,7 +34,7 @@ def _settings(tmp_path: Path, extra: str = "", symbols: str = "[BTCUSDT, ETHUSDT
     cfg = tmp_path / "flowdesk.yaml"
     cfg.write_text(f"data_dir: {tmp_path}\nsymbols: {symbols}\ncrews:\n  dataops:\n    symbol_stale_s: 3600\n"
                    f"    funding_stale_s: 86400\n    open_interest_stale_s: 86400\n{extra}")
-    return load_settings(cfg, env={})
+    return only_venue(load_settings(cfg, env={}))
 
 
 def _trade(i: int, ts: int, price: float = 60_000.0, symbol: str = "BTCUSDT", exchange: str = "binance",

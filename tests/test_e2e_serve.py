@@ -147,3 +147,39 @@ def test_serve_replay_to_mcp_clients(btc_capture: Path, tmp_path: Path) -> None:
     assert offline["status"]["collector_running"] is False
     assert offline["status"]["tables"]["trades"]["rows"] == facts.trades
     assert offline["trades"]["trades"][0]["price"] == facts.last_trade_price
+
+
+def test_serve_simulate_runs_all_nine_markets(tmp_path: Path) -> None:
+    """`flowdesk serve --simulate` with the default settings: one simulator per venue, all nine
+    feeds connected and parsing cleanly, and the cross-exchange tools see every venue."""
+    env = _env(tmp_path)
+    proc = subprocess.Popen([FLOWDESK, "serve", "--simulate"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        url = _wait_for_server(proc, tmp_path)
+        deadline, prices = time.time() + 90, {}
+        while time.time() < deadline:
+            r = httpx.get(f"{url}/api/tools/get_prices", params={"symbol": "BTCUSDT"}, timeout=10)
+            prices = r.json() if r.status_code == 200 else {}
+            if len(prices.get("venues", {})) == 9 and all(v.get("bid") for v in prices["venues"].values()):
+                break
+            time.sleep(0.5)
+        assert sorted(prices.get("venues", {})) == sorted([
+            "binance_usdm", "binance_spot", "bybit_linear", "bybit_spot", "okx_swap", "gateio_futures",
+            "hyperliquid_perp", "kucoin_spot", "kucoin_futures"]), prices
+        status = httpx.get(f"{url}/api/tools/get_streaming_status", timeout=10).json()
+        feeds = {f["venue"]: f for f in status["feeds"]}
+        assert len(feeds) == 9
+        for name, f in feeds.items():
+            assert f["connected"] and f["messages"] > 0, (name, f["last_error"])
+            assert f["malformed_frames"] == 0 and f["unknown_messages"] == 0, (name, f["last_error"])
+        assert "MarkFunding" in feeds["binance_spot"]["unavailable"]
+        arb = httpx.get(f"{url}/api/tools/get_arbitrage_opportunities",
+                        params={"symbol": "BTCUSDT", "min_profit_bps": -1000}, timeout=10).json()
+        assert arb["opportunities"], arb
+        for o in arb["opportunities"]:  # net = gross minus both venues' taker fees
+            assert o["net_bps"] == pytest.approx(o["gross_bps"] - o["fees_bps"], abs=0.02)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""

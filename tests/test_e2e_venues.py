@@ -11,6 +11,7 @@ as unavailable. Fault runs check book resync after a skipped diff and reconnect 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ async def _collect(name: str, tmp: Path, seconds: float, faults: FaultConfig | N
     await sim.start()
     settings = load_settings(
         env={"FLOWDESK_DATA_DIR": str(tmp)},
-        overrides={"venues": {"binance_usdm": {"enabled": False},
+        overrides={"venues": {**{other: {"enabled": False} for other in VENUE_IDS},
                               name: {"enabled": True, "ticker_poll_s": 0.5, "open_interest_poll_s": 0.5}}},
     )
     settings = point_venue_at(settings, name, sim.ws_url, sim.rest_url, SYMBOLS)
@@ -115,3 +116,49 @@ def test_reconnects_after_the_venue_closes(name: str, tmp_path: Path) -> None:
     assert stats["faults_fired"]["close"] == 1
     assert status["reconnects"] >= 1 and status["connects"] >= 2
     assert status["connected"]
+
+
+def test_cross_venue_signal_is_live_with_two_venues(tmp_path: Path) -> None:
+    """With Binance USD-M and Bybit linear collected together, the live feature engine gives the
+    cross-venue inputs (spread vs the other venue, funding divergence) and the arbitrage-pressure
+    signal is computed with full confidence instead of being reported unavailable."""
+    import duckdb
+
+    from flowdesk.server.simulate import point_venues_at
+    from flowdesk.streaming.simulator import Simulator, SimulatorConfig
+    from flowdesk.tools.context import ToolContext, set_context
+    from flowdesk.tools.registry import call_tool
+
+    async def run() -> Any:
+        bsim = Simulator(SimulatorConfig(mode="synthetic", symbols=["BTCUSDT"], rate_hz=100))
+        ysim = VenueSimServer(load_sim("bybit_linear"), ["BTCUSDT"], rate_hz=100)
+        await bsim.start()
+        await ysim.start()
+        settings = load_settings(env={"FLOWDESK_DATA_DIR": str(tmp_path), "FLOWDESK_SYMBOLS": "BTCUSDT"})
+        settings = point_venues_at(settings, bsim.ws_url, bsim.rest_url, ["BTCUSDT"])
+        settings = point_venue_at(settings, "bybit_linear", ysim.ws_url, ysim.rest_url, ["BTCUSDT"])
+        settings = dataclasses.replace(settings, venues={
+            **settings.venues, "bybit_linear": dataclasses.replace(settings.venues["bybit_linear"], enabled=True)})
+        runtime = Runtime(settings, retention=False)
+        await runtime.start()
+        try:
+            await asyncio.sleep(8)
+        finally:
+            await runtime.stop()
+            await ysim.stop()
+            await bsim.stop()
+        return settings
+
+    settings = asyncio.run(run())
+    con = duckdb.connect(str(settings.db_path), read_only=True)
+    try:
+        set_context(ToolContext(settings=settings, connection=con))
+        venues = con.execute("SELECT DISTINCT exchange || '_' || market FROM features WHERE name = 'mid'").fetchall()
+        assert sorted(v for (v,) in venues) == ["binance_usdm", "bybit_linear"]
+        for exchange in ("binance_usdm", "bybit_linear"):
+            out = call_tool("get_signal", {"name": "cross_venue_arbitrage_pressure", "symbol": "BTCUSDT",
+                                           "exchange": exchange, "detail": True})
+            assert "unavailable" not in out, out
+            assert out["confidence"] == 1.0 and -1 <= out["value"] <= 1
+    finally:
+        con.close()

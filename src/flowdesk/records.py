@@ -122,7 +122,7 @@ class Liquidation(NamedTuple):
     avg_price: float | None
     qty: float
     filled_qty: float | None
-    status: str
+    status: str | None  # None where the venue publishes none
     ts: int
     recv_ns: int
 

@@ -54,7 +54,7 @@ class VenueSettings:
     depth_speed_ms: int = 100
     open_interest_poll_s: float = 10.0
     ticker_poll_s: float = 30.0
-    snapshot_limit: int = 1000
+    snapshot_limit: int | None = None  # None: the venue protocol's own snapshot depth
     max_weight_per_minute: int | None = None  # None: the venue protocol's budget
     backfill_trades: bool = True
     taker_fee_bps: float | None = None  # None: the venue protocol's default taker fee
@@ -236,7 +236,8 @@ def _venue(name: str, raw: Any, symbols: tuple[str, ...]) -> VenueSettings:
         depth_speed_ms=_int(raw.get("depth_speed_ms", 100), f"{k}.depth_speed_ms", 0, 500),
         open_interest_poll_s=_float(raw.get("open_interest_poll_s", 10), f"{k}.open_interest_poll_s", 0.05, 3600),
         ticker_poll_s=_float(raw.get("ticker_poll_s", 30), f"{k}.ticker_poll_s", 0.05, 3600),
-        snapshot_limit=_int(raw.get("snapshot_limit", 1000), f"{k}.snapshot_limit", 5, 5000),
+        snapshot_limit=None if raw.get("snapshot_limit") is None
+        else _int(raw["snapshot_limit"], f"{k}.snapshot_limit", 5, 5000),
         max_weight_per_minute=None if weight is None else _int(weight, f"{k}.max_weight_per_minute", 1, 100000),
         backfill_trades=_bool(raw.get("backfill_trades", True), f"{k}.backfill_trades"),
         taker_fee_bps=None if raw.get("taker_fee_bps") is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 from typing import Any
 
 from flowdesk.settings import Settings
@@ -30,10 +31,14 @@ def point_venue_at(settings: Settings, name: str, ws_url: str, rest_url: str, sy
 
 
 def point_venues_at(settings: Settings, ws_url: str, rest_url: str, symbols: list[str] | None) -> Settings:
-    """Settings whose every venue talks to ``ws_url``/``rest_url`` (the Binance USD-M simulator;
-    tests that run Binance USD-M alone)."""
-    for name in settings.venues:
-        settings = point_venue_at(settings, name, ws_url, rest_url, symbols)
+    """Settings that collect Binance USD-M alone, from ``ws_url``/``rest_url`` (the Binance USD-M
+    simulator): every other venue is disabled (benchmarks and tests of one venue)."""
+    venues = {
+        name: v if name == "binance_usdm" else dataclasses.replace(v, enabled=False)
+        for name, v in settings.venues.items()
+    }
+    settings = dataclasses.replace(settings, venues=venues)
+    settings = point_venue_at(settings, "binance_usdm", ws_url, rest_url, symbols)
     return dataclasses.replace(settings, symbols=tuple(symbols) if symbols else settings.symbols)
 
 
@@ -46,6 +51,8 @@ async def start_simulators(settings: Settings, config: Any) -> tuple[Settings, l
 
     sims: list[Any] = []
     replay = bool(getattr(config, "captures", None))
+    if not replay:  # a synthetic market served to a desk runs on today's clock (data ages as live)
+        config = dataclasses.replace(config, start_ms=int(time.time()) * 1000)
     for v in settings.enabled_venues():
         if v.name == "binance_usdm":
             sim = Simulator(config)
@@ -58,7 +65,8 @@ async def start_simulators(settings: Settings, config: Any) -> tuple[Settings, l
             continue
         else:
             sim = VenueSimServer(
-                load_sim(v.name), list(v.symbols), seed=config.seed, rate_hz=config.rate_hz, speed=config.speed
+                load_sim(v.name), list(v.symbols), seed=config.seed, rate_hz=config.rate_hz, speed=config.speed,
+                start_ms=config.start_ms,
             )
             await sim.start()
             settings = point_venue_at(settings, v.name, sim.ws_url, sim.rest_url, None)

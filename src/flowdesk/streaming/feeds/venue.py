@@ -324,8 +324,8 @@ class VenueFeed:
 
     async def _fetch_snapshot(self, call: RestCall, symbol: str) -> r.BookSnapshot:
         params = call.params(self.venue_symbols[symbol])
-        if "limit" in params:
-            params["limit"] = self.venue.snapshot_limit
+        if "limit" in params and self.venue.snapshot_limit is not None:
+            params["limit"] = self.venue.snapshot_limit  # the setting overrides the venue's depth
         payload = await self.rest.request(call.method, self._path(call.path, symbol), params)
         recs = call.parse(payload, symbol, time.time_ns(), self.instruments)
         if len(recs) != 1 or not isinstance(recs[0], r.BookSnapshot):
