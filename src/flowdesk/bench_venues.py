@@ -62,15 +62,17 @@ async def _collect(urls: dict[str, list[str]], symbols: list[str], seconds: floa
         while not all(f.health.messages for f in feeds):
             await asyncio.sleep(0.05)
         start = {f.venue.name: f.health.messages for f in feeds}
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         await asyncio.sleep(seconds)
         dt = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
         received = {f.venue.name: f.health.messages - start[f.venue.name] for f in feeds}
         runtime.controller.batcher.flush()
         await asyncio.to_thread(runtime.writer.flush, 120)
         rows = _rows_by_venue(runtime)
         out = {
             "seconds": dt,
+            "collector_cpu_share": cpu / dt,
             "venues": {
                 f.venue.name: {
                     "frames_per_s": received[f.venue.name] / dt,
@@ -137,6 +139,9 @@ def _print(result: dict[str, Any], symbols: tuple[str, ...]) -> None:
         print(f"{name:<18} {v['frames_per_s']:>10,.0f} {v['records']:>10,} {v['books_synced']:>3}/{v['books']:<3} "
               f"{v['book_resyncs']:>8} {v['malformed']:>10} {v['unknown']:>8}")
     print(f"{'total':<18} {total_frames:>10,.0f} frames/s   {total_rows / result['seconds']:,.0f} records/s written")
+    share = result["collector_cpu_share"]
+    bound = "the collector is the limit" if share > 0.9 else "the simulators are the limit, not the collector"
+    print(f"collector CPU: {share:.0%} of one core over the window ({bound}; its writer thread included)")
 
 
 def _child(argv: list[str]) -> None:
