@@ -379,3 +379,22 @@ def test_rest_surface(ctx: ToolContext) -> None:
     assert r.status_code == 200 and r.json()["summary"]["best_cross"]["bps"] == 20.0
     r = client.post("/api/tools/get_arbitrage_opportunities", json={"symbol": "BTCUSDT", "max_age_s": -1})
     assert r.status_code == 400 and "max_age_s" in r.json()["error"]
+
+
+def test_single_venue_tools_say_what_a_venue_lacks(tmp_path) -> None:
+    """Tools asked for a kind the venue has no public source for answer with the venue's reason
+    (from its protocol), not with zeros or an empty list."""
+    from flowdesk.settings import load_settings
+    from flowdesk.storage.store import Store
+    from flowdesk.tools.context import ToolContext, set_context
+
+    settings = load_settings(env={"FLOWDESK_DATA_DIR": str(tmp_path)})
+    store = Store(settings.db_path)
+    try:
+        set_context(ToolContext(settings=settings, connection=store.connection))
+        with pytest.raises(ToolError, match="hyperliquid/perp/BTCUSDT has no liquidation data: Hyperliquid has no public"):
+            call_tool("stream_liquidations", {"symbol": "BTCUSDT", "exchange": "hyperliquid_perp"})
+        with pytest.raises(ToolError, match="kucoin/spot/BTCUSDT has no funding or open interest"):
+            call_tool("get_funding_and_oi", {"symbol": "BTCUSDT", "exchange": "kucoin_spot"})
+    finally:
+        store.close()

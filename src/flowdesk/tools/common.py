@@ -25,6 +25,17 @@ def resolve_venue(exchange: str) -> tuple[str, str]:
     raise ToolError(f"unknown exchange {exchange!r}; known: {sorted(VENUES)}")
 
 
+def unavailable_reason(exchange: str, market: str, kind: str) -> str | None:
+    """Why venue ``exchange``/``market`` has no public source for record ``kind`` (e.g.
+    ``"Liquidation"``), from its protocol description; ``None`` when it has one."""
+    from flowdesk.streaming.venues.registry import protocol
+
+    for name, pair in VENUES.items():
+        if pair == (exchange, market):
+            return protocol(name).unavailable.get(kind)
+    return None
+
+
 def known_symbols(ctx: ToolContext, exchange: str, market: str) -> list[str]:
     """Symbols configured for the venue plus any with stored trades or quotes."""
     configured: set[str] = set()

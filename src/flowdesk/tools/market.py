@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flowdesk.tools.common import check_limit, check_symbol, latest_row, newest, resolve_venue
+from flowdesk.tools.common import (
+    check_limit,
+    check_symbol,
+    latest_row,
+    newest,
+    resolve_venue,
+    unavailable_reason,
+)
 from flowdesk.tools.context import ToolContext, age_s, get_context, iso, provenance
 from flowdesk.tools.registry import ToolError, tool
 
@@ -47,7 +54,9 @@ def get_market_snapshot(symbol: str, exchange: str = "binance_usdm") -> dict[str
     Returns last trade price, best bid/ask with sizes and spread, mark and index price, funding
     rate and next funding time, open interest, 24h open/high/low/volume/change, and for each
     part the exchange time it is from and its age in seconds. Parts the venue has not sent yet
-    are null and listed in ``missing``. ``exchange``: venue id, e.g. ``binance_usdm``.
+    are null and listed in ``missing``; ``unavailable`` says which parts the venue has no public
+    source for, and why (spot venues: no mark, funding or open interest).
+    ``exchange``: venue id, e.g. ``binance_usdm``, ``bybit_linear``, ``okx_swap``.
     """
     ctx = get_context()
     ex, mk = resolve_venue(exchange)
@@ -80,6 +89,9 @@ def get_market_snapshot(symbol: str, exchange: str = "binance_usdm") -> dict[str
         "change_pct_24h": k.get("price_change_pct"),
         "parts": {kind: {"as_of": iso(p["ts"]), "age_s": age_s(p["ts"])} if p else None for kind, p in parts.items()},
         "missing": [kind for kind, p in parts.items() if p is None],
+        "unavailable": {
+            kind: why for kind in parts if (why := unavailable_reason(ex, mk, kind)) is not None
+        },
     }
     if ctx.live is not None:
         result["book"] = ctx.live.book_top(ex, mk, sym, 5)

@@ -55,7 +55,7 @@ from flowdesk.analytics.orderflow.store import (
     tick_size,
 )
 from flowdesk.analytics.orderflow.tpo import tpo_result
-from flowdesk.tools.common import resolve_venue
+from flowdesk.tools.common import resolve_venue, unavailable_reason
 from flowdesk.tools.context import get_context, now_ms, provenance
 from flowdesk.tools.registry import ToolError, tool
 
@@ -486,6 +486,9 @@ def stream_liquidations(
         n = _whole(limit, "limit", 1, MAX_LIQUIDATIONS)
         window_ms = parse_duration(window, "window", MINUTE_MS, 30 * DAY_MS)
         pct = _number(bucket_pct, "bucket_pct", 0.001, 50)
+        reason = unavailable_reason(key.exchange, key.market, "Liquidation")
+        if reason:
+            raise ToolError(f"{key.label} has no liquidation data: {reason}")
         with get_context().db() as cur:
             require_symbol(cur, key)
             newest = [
@@ -539,6 +542,9 @@ def get_funding_and_oi(
         key = _key(symbol, exchange)
         window_ms = parse_duration(window, "window", 5 * MINUTE_MS, 90 * DAY_MS)
         n = _whole(points, "points", 2, MAX_SERIES_POINTS)
+        reasons = [unavailable_reason(key.exchange, key.market, k) for k in ("MarkFunding", "OpenInterest")]
+        if all(reasons):
+            raise ToolError(f"{key.label} has no funding or open interest: {reasons[0]}; {reasons[1]}")
         with get_context().db() as cur:
             require_symbol(cur, key)
             times = [latest_ms(cur, t, key) for t in ("mark_funding", "open_interest")]
