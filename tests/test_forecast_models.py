@@ -16,6 +16,8 @@ from flowdesk.forecasting.engine import Forecaster
 from flowdesk.forecasting.ensemble import combine, ensemble_cv, inverse_mse_weights
 from flowdesk.forecasting.errors import ForecastError, ModelUnavailable
 from flowdesk.forecasting.intervals import (
+    ACI_GAMMA,
+    adaptive_level,
     conformal_offsets,
     interval,
     measured_coverage,
@@ -117,13 +119,74 @@ def test_normalized_intervals_keep_their_coverage_when_volatility_falls():
     s = TargetSeries("x", "spot", "RW", "1h", "close", pd.date_range("2024-01-01", periods=2000, freq="1h"),
                      values, "test")
     res = run_cv(s, Forecaster(CATALOG["naive_last"], horizon=1, season=24, level=True),
-                 CVConfig(horizon=1, scheme="expanding", folds=1000, scale_window=50))
-    assert 0.75 <= measured_coverage(res, 0.8)["measured"] <= 0.85
-    raw = measured_coverage(replace(res, scale=np.ones_like(res.scale)), 0.8)["measured"]
+                 CVConfig(horizon=1, scheme="expanding", folds=1000, scale_window=50, interval_window=50))
+    assert 0.75 <= measured_coverage(res, 0.8, gamma=0.0)["measured"] <= 0.85
+    raw = measured_coverage(replace(res, iscale=np.ones_like(res.scale)), 0.8, gamma=0.0)["measured"]
     assert raw > 0.9  # raw residuals from the wild regime make calm-regime intervals too wide
-    band = interval(np.zeros(1), res.residuals, 0.8, scales=res.scale, scale_now=2.0)
-    narrow = interval(np.zeros(1), res.residuals, 0.8, scales=res.scale, scale_now=1.0)
+    band = interval(np.zeros(1), res.residuals, 0.8, scales=res.interval_scale, scale_now=2.0)
+    narrow = interval(np.zeros(1), res.residuals, 0.8, scales=res.interval_scale, scale_now=1.0)
     np.testing.assert_allclose(band.upper - band.lower, 2 * (narrow.upper - narrow.lower))
+
+
+def test_the_interval_scale_uses_its_own_shorter_window():
+    rng = np.random.default_rng(5)
+    sigma = np.where(np.arange(1500) < 1400, 1.0, 4.0)  # the last 100 bars are wild
+    values = np.cumsum(rng.standard_normal(1500) * sigma) + 1000.0
+    s = TargetSeries("x", "spot", "RW", "1h", "close", pd.date_range("2024-01-01", periods=1500, freq="1h"),
+                     values, "test")
+    res = run_cv(s, Forecaster(CATALOG["naive_last"], horizon=1, season=24, level=True),
+                 CVConfig(horizon=1, scheme="expanding", folds=2, interval_window=50))
+    # 50 wild bars against 1,000 mostly calm ones: the interval scale has caught up, MASE's has not
+    assert res.interval_scale[-1] > 2.5 * res.scale[-1]
+    assert res.interval_scale[-1] == pytest.approx(np.mean(np.abs(np.diff(values[res.folds[-1].train_end - 50:
+                                                                                 res.folds[-1].train_end]))))
+
+
+def _shifted(n: int = 240, at: int = 120, jump: float = 3.0, seed: int = 8):
+    """A one-step CV result whose residuals triple in size at fold ``at`` while the interval
+    scale (ones) does not see it: a regime shift the normalization misses."""
+    rng = np.random.default_rng(seed)
+    s = TargetSeries("x", "spot", "RW", "1h", "log_return", pd.date_range("2024-01-01", periods=n + 50, freq="1h"),
+                     rng.standard_normal(n + 50), "test")
+    res = run_cv(s, Forecaster(CATALOG["naive_mean"], horizon=1, season=24, level=False),
+                 CVConfig(horizon=1, scheme="walk_forward", folds=n))
+    noise = rng.standard_normal(n) * np.where(np.arange(n) < at, 1.0, jump)
+    return replace(res, forecasts=np.zeros((n, 1)), actuals=noise[:, None], iscale=np.ones(n))
+
+
+def test_adaptive_conformal_recovers_coverage_after_a_regime_shift():
+    res = _shifted()
+    after = range(150, 240)  # once ACI has had 30 folds to react
+    fixed = measured_coverage(res, 0.8, folds=after, gamma=0.0)["measured"]
+    adaptive = measured_coverage(res, 0.8, folds=after, gamma=ACI_GAMMA)["measured"]
+    assert fixed < 0.6  # split conformal keeps the calm-regime width and misses
+    assert adaptive > fixed + 0.15 and adaptive >= 0.7  # ACI widens the intervals after the misses
+    # and the level a live forecast would use now asks for more than nominal coverage
+    assert adaptive_level(res, 0.8)[0] < 0.2
+    assert adaptive_level(res, 0.8, gamma=0.0)[0] == pytest.approx(0.2)
+
+
+def test_adaptive_level_rises_after_hits_and_intervals_always_contain_the_median():
+    res = _shifted(jump=0.2)  # outcomes calm down: intervals over-cover, so ACI narrows them
+    assert adaptive_level(res, 0.8)[0] > 0.2
+    rng = np.random.default_rng(1)
+    resid = rng.standard_normal((30, 4))
+    for levels in ([-3.0] * 4, [0.2] * 4, [0.9] * 4, [5.0] * 4, [-1.0, 0.1, 0.5, 2.0]):
+        band = interval(np.ones(4), resid, 0.8, levels=np.array(levels))
+        assert np.all(band.lower <= band.median) and np.all(band.median <= band.upper)
+    widest = interval(np.zeros(1), resid[:, :1], 0.8, levels=np.array([-3.0]))
+    assert widest.lower[0] == resid[:, 0].min() and widest.upper[0] == resid[:, 0].max()
+
+
+def test_adaptive_coverage_never_looks_ahead():
+    res = _shifted()
+    base = measured_coverage(res, 0.8, folds=range(100, 150))
+    later = res.actuals.copy()
+    later[150:] *= 50.0  # what happens after fold 149 cannot change how folds 100..149 were covered
+    again = measured_coverage(replace(res, actuals=later), 0.8, folds=range(100, 150))
+    assert again == base
+    assert measured_coverage(replace(res, actuals=later), 0.8, folds=range(150, 240)) != \
+        measured_coverage(res, 0.8, folds=range(150, 240))
 
 
 # -- ensembles -------------------------------------------------------------------------------------

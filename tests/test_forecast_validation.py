@@ -92,6 +92,7 @@ def test_har_features_are_trailing_means_that_never_reach_past_their_bar():
     x = np.arange(1.0, 201.0)
     f = har_features(x, 24)
     assert har_windows(24) == (24, 168)
+    assert har_windows(1440) == (10, 60, 1440, 10080)  # minute bars add the intraday components
     assert f[99, 0] == pytest.approx(x[76:100].mean()) and f[199, 1] == pytest.approx(x[32:200].mean())
     assert f[5, 1] == pytest.approx(x[:6].mean())  # shorter at the start
     changed = x.copy()

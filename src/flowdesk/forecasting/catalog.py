@@ -187,9 +187,15 @@ def _linear(a: BuildArgs, p: Params) -> Any:
     return _darts("LinearRegressionModel")(**_lag_args(a, {**p, "strategy": p.get("strategy", "direct")}))
 
 
-def har_windows(season: int) -> tuple[int, int]:
-    """The HAR averaging windows in bars: one day and one week (a week and four for daily bars)."""
-    return (season, 7 * season) if season != 7 else (7, 28)
+def har_windows(season: int) -> tuple[int, ...]:
+    """The HAR averaging windows in bars: one day and one week (a week and four for daily bars);
+    for bars of 15 minutes or less (``season >= 96``) also one hour and a tenth of an hour
+    (10 and 60 one-minute bars), the intraday part of the cascade: at a horizon of minutes the
+    daily and weekly means move too slowly to say where volatility is heading."""
+    if season == 7:
+        return (7, 28)
+    intraday = (season // 144, season // 24) if season >= 96 else ()
+    return (*intraday, season, 7 * season)
 
 
 def har_features(values: np.ndarray, season: int) -> np.ndarray:
@@ -205,8 +211,9 @@ def har_features(values: np.ndarray, season: int) -> np.ndarray:
 
 
 def _har(a: BuildArgs, p: Params) -> Any:
-    """HAR (Corsi 2009): the next bars from the last value and its daily and weekly means,
-    one linear model per step."""
+    """HAR (Corsi 2009): the next bars from the last value and its trailing means over the
+    :func:`har_windows` (daily and weekly; intraday too for minute bars), one linear model per
+    step."""
     return _darts("LinearRegressionModel")(lags=1, lags_past_covariates=1, output_chunk_length=a.horizon,
                                            multi_models=True)
 
@@ -351,8 +358,8 @@ def _specs() -> list[ModelSpec]:
                   lambda a: {"strategy": "direct"}, _lag_space, global_model=True, covariates=True,
                   max_train=10000),
         ModelSpec("har", "regression", "LinearRegressionModel",
-                  "HAR: linear regression on the last value and its daily and weekly means", "light", _har,
-                  lambda a, p: har_windows(a.season)[1] + a.horizon + 50, global_model=True,
+                  "HAR: linear regression on the last value and its (intraday,) daily and weekly means", "light", _har,
+                  lambda a, p: har_windows(a.season)[-1] + a.horizon + 50, global_model=True,
                   features=har_features, max_train=10000),
         ModelSpec("lightgbm", "regression", "LightGBMModel", "gradient-boosted trees on lags", "moderate",
                   _lgbm, _lag_min, lambda a: {"strategy": "recursive", **lag_defaults}, _lgbm_space,

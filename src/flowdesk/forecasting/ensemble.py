@@ -67,7 +67,8 @@ def ensemble_cv(results: list[CVResult], method: str, top: int | None = None) ->
     first = results[0]
     out = CVResult(PREFIX + method, {"members": [r.model for r in results]}, first.horizon, first.folds,
                    np.full_like(first.forecasts, np.nan), first.actuals, first.last_seen, first.scale,
-                   first.signed, sum(r.fit_s for r in results), sum(r.predict_s for r in results))
+                   first.signed, sum(r.fit_s for r in results), sum(r.predict_s for r in results),
+                   iscale=first.iscale)
     if failed:
         out.error = f"member(s) failed: {failed}"
         return out

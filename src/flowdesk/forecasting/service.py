@@ -28,7 +28,7 @@ from flowdesk.forecasting.ensemble import (
     method_of,
 )
 from flowdesk.forecasting.errors import ForecastError
-from flowdesk.forecasting.intervals import interval, measured_coverage
+from flowdesk.forecasting.intervals import ACI_GAMMA, adaptive_level, interval, measured_coverage
 from flowdesk.forecasting.registry import Registry
 from flowdesk.forecasting.router import Decision, check_priority, route
 from flowdesk.forecasting.series import TargetSeries
@@ -291,8 +291,9 @@ def forecast(series: TargetSeries, horizon: int, *, model: str = "auto", priorit
     cv_fit_s, cv_predict_s = fc.fit_s, fc.predict_s
     fc.fit(series)  # refit on all the data before forecasting past its end
     point = fc.predict(horizon)
-    scale_now = naive_scale(series.values, len(series), cfg.scale_window)
-    band = interval(point, cal.residuals, coverage, series.info.nonneg, cal.scale, scale_now)
+    scale_now = naive_scale(series.values, len(series), cfg.interval_window)
+    levels = adaptive_level(cal, coverage)
+    band = interval(point, cal.residuals, coverage, series.info.nonneg, cal.interval_scale, scale_now, levels)
     step = pd.Timedelta(series.index.freq)
     ts = [series.index[-1] + step * (i + 1) for i in range(horizon)]
     points = pd.DataFrame({"step": np.arange(1, horizon + 1), "ts": ts, "value": band.point,
@@ -304,7 +305,9 @@ def forecast(series: TargetSeries, horizon: int, *, model: str = "auto", priorit
         "model": {"name": name, "version": decision.version, "params": params_used},
         "router": {"reason": decision.reason, "scores_from": decision.scores_from, "priority": priority},
         "points": points,
-        "interval": {"method": "split conformal on CV residuals normalized by the recent naive MAE, per lead",
+        "interval": {"method": f"adaptive conformal (ACI, gamma {ACI_GAMMA}) on CV residuals normalized by the "
+                               f"naive MAE of the last {cfg.interval_window} bars, per lead",
+                     "aci_miscoverage": [round(float(a), 4) for a in levels],
                      "coverage_nominal": coverage,
                      "coverage_measured": cov["measured"], "coverage_measured_n": cov["n"],
                      "n_calibration": band.n_calibration},

@@ -56,6 +56,7 @@ class CVConfig:
     train_window: int | None = None
     refit_every: int = 1
     scale_window: int = 1000
+    interval_window: int = 168  # bars behind the interval scale (shorter than the MASE scale)
 
     def check(self) -> None:
         if self.scheme not in SCHEMES:
@@ -63,8 +64,8 @@ class CVConfig:
         for name in ("horizon", "folds", "refit_every"):
             if getattr(self, name) < 1:
                 raise ForecastError(f"{name} must be at least 1")
-        if self.scale_window < 2:
-            raise ForecastError("scale_window must be at least 2 bars")
+        if self.scale_window < 2 or self.interval_window < 2:
+            raise ForecastError("scale_window and interval_window must be at least 2 bars")
         if self.purge < 0 or self.embargo < 0 or (self.step is not None and self.step < 1):
             raise ForecastError("purge and embargo must be >= 0 and step >= 1")
         if self.scheme == "sliding" and not self.train_window:
@@ -121,6 +122,13 @@ class CVResult:
     error: str | None = None
     members: dict[str, float] = field(default_factory=dict)  # ensembles: member -> weight
     skipped: bool = False  # not run (time budget): neither a score nor a failure
+    #: (folds,) the scale conformal residuals are normalized by: the mean absolute one-bar change
+    #: over the ``interval_window`` bars before the fold's training end (None: use ``scale``)
+    iscale: np.ndarray | None = None
+
+    @property
+    def interval_scale(self) -> np.ndarray:
+        return self.scale if self.iscale is None else self.iscale
 
     @property
     def ok(self) -> bool:
@@ -192,7 +200,7 @@ def empty_result(series: TargetSeries, name: str, params: Params, cfg: CVConfig,
     last = np.array([y[f.train_end - 1] for f in folds])
     signed = not series.info.nonneg and not series.info.level
     return CVResult(name, params, h, folds, np.full((k, h), np.nan), actuals, last,
-                    _scales(y, folds, cfg.scale_window), signed)
+                    _scales(y, folds, cfg.scale_window), signed, iscale=_scales(y, folds, cfg.interval_window))
 
 
 def common_folds(series: TargetSeries, forecasters: list[Forecaster], cfg: CVConfig) -> list[Fold]:

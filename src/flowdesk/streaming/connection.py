@@ -12,18 +12,15 @@ import contextlib
 import inspect
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable
 
-import websockets
-from websockets.asyncio.client import ClientConnection, connect
-
 from flowdesk.streaming.health import FeedHealth
+from flowdesk.streaming.wsclient import WsConnection, connect_ws
 
 log = logging.getLogger(__name__)
 
 FrameHandler = Callable[[str | bytes, int], None]
-OpenHandler = Callable[[ClientConnection], Awaitable[None]]
+OpenHandler = Callable[[WsConnection], Awaitable[None]]
 
 
 def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: random.Random) -> float:
@@ -42,10 +39,12 @@ async def run_connection(
     initial_s: float = 0.5,
     max_s: float = 30.0,
 ) -> None:
-    """Connect, read frames into ``on_frame(raw, recv_ns)`` and reconnect until ``stop`` is set.
+    """Connect, feed every message to ``on_frame(raw, recv_ns)`` and reconnect until ``stop``.
 
     ``url()`` may be a coroutine (a venue handshake such as KuCoin's token request); an
-    ``OSError`` it raises counts as a failed connect and is retried with backoff."""
+    ``OSError`` it raises counts as a failed connect and is retried with backoff. The socket is
+    :mod:`flowdesk.streaming.wsclient`'s lean client: frames reach ``on_frame`` straight from
+    the transport, without a per-message queue."""
     rng = random.Random()
     attempt = 0
     while not stop.is_set():
@@ -55,13 +54,16 @@ async def run_connection(
             if inspect.isawaitable(target):
                 target = await target
             health.url = str(target)
-            async with connect(target, max_size=None, max_queue=4096, compression=None, open_timeout=10, close_timeout=2) as ws:
-                health.connected = True
-                health.connects += 1
+            ws = await connect_ws(str(target), on_frame, health, open_timeout=10, close_timeout=2)
+            health.connected = True
+            health.connects += 1
+            try:
                 if on_open is not None:
                     await on_open(ws)
-                got_data = await _read(ws, on_frame, health, stop)
-        except (TimeoutError, OSError, websockets.WebSocketException) as exc:
+                await _until_closed(ws, health, stop)
+            finally:
+                got_data = ws.frames > 0
+        except (TimeoutError, OSError) as exc:
             health.error(f"{type(exc).__name__}: {exc}")
         finally:
             if health.connected:
@@ -78,27 +80,17 @@ async def run_connection(
             await asyncio.wait_for(stop.wait(), timeout=delay)
 
 
-async def _read(ws: ClientConnection, on_frame: FrameHandler, health: FeedHealth, stop: asyncio.Event) -> bool:
-    """Read until the socket closes or ``stop`` is set; return whether any frame arrived."""
+async def _until_closed(ws: WsConnection, health: FeedHealth, stop: asyncio.Event) -> None:
+    """Wait until the socket closes (frames flow to the handler meanwhile) or ``stop`` is set."""
     closer = asyncio.ensure_future(_close_when(stop, ws))
-    got = False
-    time_ns = time.time_ns
     try:
-        async for raw in ws:
-            ns = time_ns()
-            on_frame(raw, ns)
-            health.messages += 1
-            health.last_message_ns = ns
-            got = True
-    except websockets.ConnectionClosed as exc:
-        health.error(f"connection closed: {exc}")
+        await ws.wait_closed()
     finally:
         closer.cancel()
     if not stop.is_set():
         health.error(f"connection closed by peer (code {ws.close_code})")
-    return got
 
 
-async def _close_when(stop: asyncio.Event, ws: ClientConnection) -> None:
+async def _close_when(stop: asyncio.Event, ws: WsConnection) -> None:
     await stop.wait()
     await ws.close()
