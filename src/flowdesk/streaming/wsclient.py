@@ -4,7 +4,8 @@ Why not ``websockets`` here: its asyncio client parses every frame in a generato
 message and hands it over through an ``async for``, which costs about 6 microseconds per frame,
 as much as parsing the JSON and routing the records. This client parses the frames of each TCP
 chunk in one loop inside ``data_received`` and calls the feed's ``on_frame(payload, recv_ns)``
-directly, with one receive timestamp per chunk (the time the bytes arrived). Sending is rare
+directly. Each message gets its own receive timestamp (taken as it is handed over, as before),
+so stored receive times keep the arrival order that history replays rely on. Sending is rare
 (subscriptions, pings) and simple.
 
 What it does: the HTTP/1.1 upgrade handshake with ``Sec-WebSocket-Accept`` verification, TLS for
@@ -144,7 +145,8 @@ class _Protocol(asyncio.Protocol):
 
     def _frames(self, data: bytes) -> None:
         """Parse every complete frame in ``data``; keep the incomplete tail for the next chunk."""
-        ns = time.time_ns()
+        time_ns = time.time_ns
+        ns = 0
         on_frame = self.on_frame
         n, pos, count = len(data), 0, 0
         while n - pos >= 2:
@@ -167,6 +169,7 @@ class _Protocol(asyncio.Protocol):
             payload = data[pos + head:end]
             pos = end
             opcode = b0 & 0x0F
+            ns = time_ns()  # per message: stored receive times keep the arrival order
             if b0 & 0x80 and opcode == TEXT:  # the hot path: one whole text message
                 count += 1
                 try:
