@@ -212,3 +212,30 @@ def test_client_frames_are_masked_round_trip() -> None:
     assert bytes(b ^ key[i % 4] for i, b in enumerate(body)) == b"subscribe me"
     long = encode_frame(0x2, b"z" * 70_000)
     assert long[1] == 0x80 | 127 and struct.unpack("!Q", long[2:10])[0] == 70_000
+
+
+def test_extra_upgrade_headers_are_sent() -> None:
+    """Venue headers (Gate.io's X-Gate-Size-Decimal) travel in the upgrade request."""
+    from flowdesk.streaming.venues.registry import protocol
+
+    seen: list[str] = []
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        seen.append(head)
+        key = next(x.split(":", 1)[1].strip() for x in head.split("\r\n") if x.lower().startswith("sec-websocket-key"))
+        accept = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
+        writer.write(f"HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: {accept}\r\n\r\n".encode())
+        await writer.drain()
+        await asyncio.sleep(0.2)
+
+    async def run() -> None:
+        server = await _raw_server(script)
+        port = server.sockets[0].getsockname()[1]
+        headers = dict(protocol("gateio_futures").ws_headers)
+        ws = await connect_ws(f"ws://127.0.0.1:{port}/v4/ws/usdt", lambda raw, ns: None, headers=headers)
+        await ws.close()
+        server.close()
+
+    asyncio.run(run())
+    assert "GET /v4/ws/usdt HTTP/1.1" in seen[0] and "X-Gate-Size-Decimal: 1\r\n" in seen[0]

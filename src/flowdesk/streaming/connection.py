@@ -38,6 +38,7 @@ async def run_connection(
     on_close: Callable[[], None] | None = None,
     initial_s: float = 0.5,
     max_s: float = 30.0,
+    headers: dict[str, str] | None = None,
 ) -> None:
     """Connect, feed every message to ``on_frame(raw, recv_ns)`` and reconnect until ``stop``.
 
@@ -54,7 +55,7 @@ async def run_connection(
             if inspect.isawaitable(target):
                 target = await target
             health.url = str(target)
-            ws = await connect_ws(str(target), on_frame, health, open_timeout=10, close_timeout=2)
+            ws = await connect_ws(str(target), on_frame, health, open_timeout=10, close_timeout=2, headers=headers)
             health.connected = True
             health.connects += 1
             try:

@@ -128,6 +128,7 @@ class VenueFeed:
                 on_close=self._on_close,
                 initial_s=self.settings.reconnect_initial_s,
                 max_s=self.settings.reconnect_max_s,
+                headers=dict(self.protocol.ws_headers),
             )
         finally:
             for task in list(self._tasks) + list(self._snapshot_tasks.values()):

@@ -586,6 +586,7 @@ PROTOCOLS: dict[str, VenueProtocol] = {
         instruments=("GET", CONTRACTS_PATH, {}, parse_contracts),
         trades_by_id=None,  # /trades pages backwards from last_id (deprecated): no fetch from an id on
         contiguous_trade_ids=False,  # not documented as +1 per trade; internal trades are dropped
+        ws_headers={"X-Gate-Size-Decimal": "1"},  # fractional contract sizes as decimals, not floored
         ping=ping,
         ping_interval_s=10.0,
         max_weight_per_minute=1200,  # public REST: 200 requests per 10 s per endpoint and IP

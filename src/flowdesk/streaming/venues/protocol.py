@@ -145,6 +145,8 @@ class VenueProtocol:
     #: a stream trade covers the venue ids ``first_id..last_id`` (OKX: one taker order's fills,
     #: ``tradeId`` is the last): gaps are checked on that range instead of on ``trade_id``
     trade_id_range: bool = False
+    #: extra HTTP headers of the WebSocket upgrade request (Gate.io ``X-Gate-Size-Decimal``)
+    ws_headers: Mapping[str, str] = field(default_factory=dict)
     ping: Callable[[], str] | None = None  # the client ping message, if the venue wants one
     ping_interval_s: float = 20.0
     #: async ``handshake(rest)`` -> :class:`Handshake`, run before every connect; ``rest`` is the
