@@ -546,3 +546,15 @@ def test_field_readers_reject_wrong_json_types() -> None:
         with pytest.raises(TypeError):
             read(value)
     assert (opt_float(""), opt_float(None), opt_float("0.00010000")) == (None, None, 0.0001)
+
+
+def test_levels_fast_path_never_mispairs_ragged_rows() -> None:
+    """The one-pass orjson conversion is taken only when every row is exactly [price, qty]."""
+    from flowdesk.streaming.venues.base import levels
+
+    assert levels([["61800.2", "2.909"], ["61800.1", "0.000"]]) == [(61800.2, 2.909), (61800.1, 0.0)]
+    assert levels([["1", "2", "0", "4"]]) == [(1.0, 2.0)]  # OKX's four columns
+    with pytest.raises(ValueError, match="needs \\[price, qty\\]"):
+        levels([["1", "2", "3"], ["4"]])  # 4 values for 2 rows, but ragged
+    with pytest.raises(ValueError):
+        levels([["x", "1"]])

@@ -137,7 +137,8 @@ def levels(rows: Iterable[Sequence[Any]]) -> list[tuple[float, float]]:
         vals = _loads(_JOIN_START + ",".join(map(",".join, rows)).encode() + _JOIN_END)
     except (TypeError, ValueError):
         vals = None
-    if vals is not None and len(vals) == 2 * len(rows):  # type: ignore[arg-type]
+    # every row exactly [price, qty]: as many values as 2 per row and no row shorter than 2
+    if vals is not None and len(vals) == 2 * len(rows) and (not vals or min(map(len, rows)) == 2):  # type: ignore[arg-type]
         it = iter(map(float, vals))
         return list(zip(it, it, strict=False))
     try:
