@@ -68,6 +68,7 @@ def test_forecast_from_stored_candles_carries_intervals_and_provenance(store):
     assert all(p["lower"] <= p["median"] <= p["upper"] and p["lower"] >= 0 for p in pts)
     assert pts[0]["ts"] == "2022-02-01T05:30:00Z"  # the bar after the last complete one
     assert out["interval"]["coverage_nominal"] == 0.8 and out["interval"]["coverage_measured"] is not None
+    assert len(out["interval"]["aci_miscoverage"]) == 6 and "adaptive conformal" in out["interval"]["method"]
     src = out["source"]
     assert src["exchanges"] == ["binance_usdm"] and src["symbol"] == "BTCUSDT" and src["as_of"] == pts[0]["ts"]
     assert src["built_from"] == "candles" and src["data_age_s"] > 0

@@ -98,6 +98,10 @@ def test_har_features_are_trailing_means_that_never_reach_past_their_bar():
     changed = x.copy()
     changed[150:] = -1e6
     np.testing.assert_allclose(har_features(changed, 24)[:150], f[:150])
+    minute = har_features(x, 1440)
+    assert minute.shape == (200, 4) and minute[99, 0] == pytest.approx(x[90:100].mean())
+    assert minute[99, 1] == pytest.approx(x[40:100].mean())
+    np.testing.assert_allclose(har_features(changed, 1440)[:150], minute[:150])
 
 
 def test_the_training_cap_never_cuts_below_what_a_model_needs():

@@ -21,6 +21,8 @@ Metrics (pooled over folds and the scored steps, or for one lead time):
   one-bar naive forecast (the mean absolute one-bar change) over the ``scale_window`` bars
   before the fold's training end: the same for every model of a fold, and recent enough that a
   calm period is not measured against the volatility of years before (default 1,000 bars).
+  The conformal intervals normalize by a shorter ``interval_window`` (default 168 bars,
+  ``CVResult.interval_scale``) so that they catch up with a regime shift sooner; MASE does not.
 * sMAPE in percent: ``200 |f - y| / (|f| + |y|)`` (ill-suited to returns near zero).
 * directional accuracy: for signed targets (returns, funding) ``sign f == sign y``; for levels
   ``sign(f - last) == sign(y - last)`` against the last value the model saw. Pairs where the
