@@ -152,7 +152,50 @@ class OrderBook:
         return len(self.bids) + len(self.asks)
 
 
-class SequencedBook:
+class _SyncState:
+    """What every sequence keeper exposes: the live book, sync flags, counters and age."""
+
+    def __init__(self) -> None:
+        self._book = OrderBook()
+        self._synced = False
+        self._stale = False
+        self._prev_u = -1
+        self._resyncs = 0
+        self._gaps = 0
+
+    @property
+    def book(self) -> OrderBook:
+        """The live book (empty while not synced)."""
+        return self._book
+
+    @property
+    def synced(self) -> bool:
+        """True while the book is in sync with the stream."""
+        return self._synced
+
+    @property
+    def stale(self) -> bool:
+        """True from a lost sync until the next successful sync."""
+        return self._stale
+
+    @property
+    def resyncs(self) -> int:
+        """How many times a new snapshot was needed after a failure."""
+        return self._resyncs
+
+    @property
+    def gaps(self) -> int:
+        """How many breaks in the diff chain were seen."""
+        return self._gaps
+
+    def age_ms(self, now_ns: int) -> float | None:
+        """Milliseconds since the book last changed (receive time), ``None`` when not synced."""
+        if not self._synced:
+            return None
+        return (now_ns - self._book.updated_ns) / 1e6
+
+
+class SequencedBook(_SyncState):
     """An :class:`OrderBook` kept in sync with a diff stream and REST snapshots (Binance
     USD-M rules; see the module docstring). Feed every diff to :meth:`on_delta` and every
     snapshot to :meth:`on_snapshot`; fetch a snapshot whenever :attr:`needs_snapshot` is true.
@@ -174,15 +217,10 @@ class SequencedBook:
     def __init__(self, max_buffer: int = 10_000) -> None:
         if max_buffer < 1:
             raise ValueError("max_buffer must be at least 1")
+        super().__init__()
         self.max_buffer = max_buffer
-        self._book = OrderBook()
         self._buffer: deque[BookDelta] = deque()
         self._pending: BookSnapshot | None = None
-        self._synced = False
-        self._stale = False
-        self._prev_u = -1
-        self._resyncs = 0
-        self._gaps = 0
 
     # -- the one rule a spot subclass overrides ------------------------------------------------
 
@@ -243,45 +281,14 @@ class SequencedBook:
     # -- state ----------------------------------------------------------------------------------
 
     @property
-    def book(self) -> OrderBook:
-        """The live book (empty while not synced)."""
-        return self._book
-
-    @property
-    def synced(self) -> bool:
-        """True while the book is in sync with the stream."""
-        return self._synced
-
-    @property
-    def stale(self) -> bool:
-        """True from a lost sync until the next successful sync."""
-        return self._stale
-
-    @property
     def needs_snapshot(self) -> bool:
         """True when a REST snapshot should be fetched (not synced, none held)."""
         return not self._synced and self._pending is None
 
     @property
-    def resyncs(self) -> int:
-        """How many times a new snapshot was needed after a failure."""
-        return self._resyncs
-
-    @property
-    def gaps(self) -> int:
-        """How many breaks in the diff chain were seen."""
-        return self._gaps
-
-    @property
     def buffered(self) -> int:
         """Diff events waiting for a snapshot."""
         return len(self._buffer)
-
-    def age_ms(self, now_ns: int) -> float | None:
-        """Milliseconds since the book last changed (receive time), ``None`` when not synced."""
-        if not self._synced:
-            return None
-        return (now_ns - self._book.updated_ns) / 1e6
 
     # -- internals --------------------------------------------------------------------------
 
@@ -346,7 +353,7 @@ class SpotSequencedBook(SequencedBook):
         return delta.first_update_id == prev_u + 1
 
 
-class StreamBook:
+class StreamBook(_SyncState):
     """A book whose snapshots come over the WebSocket itself (Bybit, OKX, Hyperliquid).
 
     ``rule`` is ``"ws_prev"`` (each diff's ``prev_update_id`` equals the previous
@@ -361,13 +368,8 @@ class StreamBook:
     def __init__(self, rule: str) -> None:
         if rule not in ("ws_prev", "ws_next", "ws_full"):
             raise ValueError(f"StreamBook rule must be ws_prev, ws_next or ws_full, not {rule!r}")
+        super().__init__()
         self.rule = rule
-        self._book = OrderBook()
-        self._synced = False
-        self._stale = False
-        self._prev_u = -1
-        self._resyncs = 0
-        self._gaps = 0
 
     def on_snapshot(self, snapshot: BookSnapshot) -> str:
         """Replace the book with ``snapshot`` (any snapshot, synced or not)."""
@@ -405,38 +407,14 @@ class StreamBook:
         self._prev_u = -1
 
     @property
-    def book(self) -> OrderBook:
-        return self._book
-
-    @property
-    def synced(self) -> bool:
-        return self._synced
-
-    @property
-    def stale(self) -> bool:
-        return self._stale
-
-    @property
     def needs_snapshot(self) -> bool:
         """Never true: snapshots arrive over the socket (the feed resubscribes after a gap)."""
         return False
 
     @property
-    def resyncs(self) -> int:
-        return self._resyncs
-
-    @property
-    def gaps(self) -> int:
-        return self._gaps
-
-    @property
     def buffered(self) -> int:
+        """Always 0: nothing is buffered waiting for a snapshot."""
         return 0
-
-    def age_ms(self, now_ns: int) -> float | None:
-        if not self._synced:
-            return None
-        return (now_ns - self._book.updated_ns) / 1e6
 
 
 def make_book(rule: str) -> SequencedBook | StreamBook:
