@@ -33,8 +33,6 @@ from flowdesk.streaming.venues.base import (
     FIELD_ERRORS,
     ParseError,
     ParseFn,
-    UnknownMessage,
-    VenueError,
     as_int,
     as_json,
     as_str,
@@ -291,18 +289,10 @@ def _parse_event(data: Any, recv_ns: int) -> list[Record]:
 
 
 def _parse_other(obj: Any, recv_ns: int) -> list[Record]:
-    """The slow path: event arrays, subscription replies, errors and unknown objects."""
+    """The slow path: event arrays, then what ``binance_usdm.control_reply`` covers."""
     if isinstance(obj, list):
         return [rec for item in obj for rec in _parse_event(item, recv_ns)]
-    if not isinstance(obj, dict):
-        raise ParseError(f"{VENUE}: expected a JSON object, got {type(obj).__name__}")
-    if "error" in obj or ("code" in obj and "msg" in obj):
-        raise VenueError(f"{VENUE} error reply: {orjson.dumps(obj).decode()[:300]}")
-    if "result" in obj and "id" in obj:
-        return []  # reply to SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS / *_PROPERTY
-    if "e" in obj:
-        raise UnknownMessage(f"{VENUE}: unknown event type {obj['e']!r}")
-    raise UnknownMessage(f"{VENUE}: object without an event type, keys {sorted(obj)[:8]}")
+    return _usdm.control_reply(obj, VENUE)
 
 
 def make_parser(instruments: Mapping[str, Instrument]) -> ParseFn:

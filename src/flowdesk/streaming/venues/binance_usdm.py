@@ -287,15 +287,22 @@ def _parse_other(obj: Any, recv_ns: int) -> list[Record]:
     """The slow path: event arrays, subscription replies, errors and unknown objects."""
     if isinstance(obj, list):
         return [rec for item in obj for rec in _parse_event(item, recv_ns)]
+    return control_reply(obj, VENUE)
+
+
+def control_reply(obj: Any, venue: str) -> list[Record]:
+    """A Binance frame that is not a market event (USD-M and spot alike): ``[]`` for a request
+    reply (``{"result":null,"id":1}``), :class:`VenueError` for an error reply,
+    :class:`UnknownMessage` for an unknown event, :class:`ParseError` for a non-object."""
     if not isinstance(obj, dict):
-        raise ParseError(f"{VENUE}: expected a JSON object, got {type(obj).__name__}")
+        raise ParseError(f"{venue}: expected a JSON object, got {type(obj).__name__}")
     if "error" in obj or ("code" in obj and "msg" in obj):
-        raise VenueError(f"{VENUE} error reply: {orjson.dumps(obj).decode()[:300]}")
+        raise VenueError(f"{venue} error reply: {orjson.dumps(obj).decode()[:300]}")
     if "result" in obj and "id" in obj:
-        return []  # reply to SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS
+        return []  # reply to SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS / *_PROPERTY
     if "e" in obj:
-        raise UnknownMessage(f"{VENUE}: unknown event type {obj['e']!r}")
-    raise UnknownMessage(f"{VENUE}: object without an event type, keys {sorted(obj)[:8]}")
+        raise UnknownMessage(f"{venue}: unknown event type {obj['e']!r}")
+    raise UnknownMessage(f"{venue}: object without an event type, keys {sorted(obj)[:8]}")
 
 
 # ---------------------------------------------------------------------------------------------
