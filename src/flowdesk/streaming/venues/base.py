@@ -46,6 +46,7 @@ __all__ = [
     "as_str",
     "as_bool",
     "trade_id_of",
+    "split_symbol",
 ]
 
 #: ``parse_message(raw, recv_ns) -> records``: the one entry point every venue module exposes.
@@ -206,3 +207,13 @@ def trade_id_of(value: Any) -> int:
             return value
     digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+
+def split_symbol(symbol: str, quotes: Sequence[str], venue: str) -> tuple[str, str]:
+    """``BTCUSDT`` -> ``("BTC", "USDT")`` with the first of ``quotes`` that ends the (upper-cased)
+    symbol, so list ``USDT``/``USDC`` before ``USD``. ``ValueError`` naming ``venue`` when none does."""
+    s = symbol.upper()
+    for quote in quotes:
+        if s.endswith(quote) and len(s) > len(quote):
+            return s[: -len(quote)], quote
+    raise ValueError(f"{venue}: symbol {symbol!r} does not end in one of the quotes {tuple(quotes)}")

@@ -39,6 +39,7 @@ from flowdesk.streaming.venues.base import (
     build_one,
     field_error,
     new_record,
+    split_symbol,
 )
 from flowdesk.streaming.venues.protocol import Instrument, VenueProtocol
 
@@ -76,14 +77,10 @@ def to_venue(symbol: str) -> str:
 
     Raises ``ValueError`` for a symbol without one of the :data:`QUOTES` suffixes.
     """
-    sym = symbol.upper()
-    for quote in QUOTES:
-        if sym.endswith(quote) and len(sym) > len(quote):
-            base = sym[: -len(quote)]
-            if base.startswith(_THOUSANDS_FLOWDESK) and len(base) > 4 and base[4].isalpha():
-                return _THOUSANDS_VENUE + base[4:]
-            return base
-    raise ValueError(f"{VENUE}: symbol {symbol!r} does not end in one of {QUOTES}")
+    base, _ = split_symbol(symbol, QUOTES, VENUE)
+    if base.startswith(_THOUSANDS_FLOWDESK) and len(base) > 4 and base[4].isalpha():
+        return _THOUSANDS_VENUE + base[4:]
+    return base
 
 
 def from_venue(coin: str) -> str:

@@ -53,6 +53,7 @@ from flowdesk.streaming.venues.base import (
     levels,
     new_record,
     opt_float,
+    split_symbol,
     trade_id_of,
 )
 from flowdesk.streaming.venues.protocol import Handshake, Instrument, RestCall, VenueProtocol
@@ -128,11 +129,8 @@ _ids = itertools.count(1)
 
 def spot_to_venue(symbol: str) -> str:
     """``BTCUSDT`` -> ``BTC-USDT``; ``ValueError`` when no known quote currency ends it."""
-    s = symbol.upper()
-    for quote in SPOT_QUOTES:
-        if s.endswith(quote) and len(s) > len(quote):
-            return f"{s[: -len(quote)]}-{quote}"
-    raise ValueError(f"{SPOT_VENUE}: cannot split {symbol!r} into base and quote ({SPOT_QUOTES})")
+    base, quote = split_symbol(symbol, SPOT_QUOTES, SPOT_VENUE)
+    return f"{base}-{quote}"
 
 
 def spot_from_venue(venue_symbol: str) -> str:
@@ -142,22 +140,16 @@ def spot_from_venue(venue_symbol: str) -> str:
 
 def futures_to_venue(symbol: str) -> str:
     """``BTCUSDT`` -> ``XBTUSDTM``, ``ETHUSDC`` -> ``ETHUSDCM``; ``ValueError`` otherwise."""
-    s = symbol.upper()
-    for quote in FUTURES_QUOTES:
-        if s.endswith(quote) and len(s) > len(quote):
-            base = s[: -len(quote)]
-            return f"{'XBT' if base == 'BTC' else base}{quote}M"
-    raise ValueError(f"{FUTURES_VENUE}: {symbol!r} is not a linear {FUTURES_QUOTES} perpetual")
+    base, quote = split_symbol(symbol, FUTURES_QUOTES, FUTURES_VENUE)
+    return f"{'XBT' if base == 'BTC' else base}{quote}M"
 
 
 def futures_from_venue(venue_symbol: str) -> str:
     """``XBTUSDTM`` -> ``BTCUSDT``; ``ValueError`` for anything but a linear perpetual."""
-    core = venue_symbol[:-1] if venue_symbol.endswith("M") else ""
-    for quote in FUTURES_QUOTES:
-        if core.endswith(quote) and len(core) > len(quote):
-            base = core[: -len(quote)]
-            return f"{'BTC' if base == 'XBT' else base}{quote}"
-    raise ValueError(f"{FUTURES_VENUE}: {venue_symbol!r} is not a linear perpetual symbol")
+    if not venue_symbol.endswith("M") or venue_symbol != venue_symbol.upper():
+        raise ValueError(f"{FUTURES_VENUE}: {venue_symbol!r} is not a linear perpetual symbol")
+    base, quote = split_symbol(venue_symbol[:-1], FUTURES_QUOTES, FUTURES_VENUE)
+    return f"{'BTC' if base == 'XBT' else base}{quote}"
 
 
 # ---------------------------------------------------------------------------------------------

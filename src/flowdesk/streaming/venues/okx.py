@@ -49,6 +49,7 @@ from flowdesk.streaming.venues.base import (
     field_error,
     new_record,
     opt_float,
+    split_symbol,
 )
 from flowdesk.streaming.venues.protocol import Instrument, RestCall, TradeBackfill, VenueProtocol
 
@@ -91,11 +92,8 @@ CANDLE_MS = 60_000
 def to_venue(symbol: str) -> str:
     """``BTCUSDT`` -> ``BTC-USDT-SWAP`` (``BTCUSD`` -> the inverse ``BTC-USD-SWAP``); raises
     ``ValueError`` for a symbol that does not end in a known quote currency."""
-    s = symbol.upper()
-    for quote in QUOTES:  # USDT and USDC before USD
-        if s.endswith(quote) and len(s) > len(quote):
-            return f"{s[: -len(quote)]}-{quote}-SWAP"
-    raise ValueError(f"{VENUE}: cannot map {symbol!r} to an OKX swap (quote not in {QUOTES})")
+    base, quote = split_symbol(symbol, QUOTES, VENUE)  # USDT and USDC before USD
+    return f"{base}-{quote}-SWAP"
 
 
 def from_venue(inst_id: str) -> str:
