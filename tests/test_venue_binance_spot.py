@@ -52,6 +52,7 @@ from flowdesk.streaming.venues import binance_usdm
 from flowdesk.streaming.venues.base import ParseError, UnknownMessage, VenueError
 from flowdesk.streaming.venues.protocol import Instrument
 from flowdesk.streaming.venues.registry import VENUE_IDS, protocol
+from sim_fakes import FakeBook, FakeClient
 
 SPOT = "captures/binance-spot"
 BTC08, BTC09, ETH08 = f"{SPOT}/btcusdt_20240808.gz", f"{SPOT}/btcusdt_20240809.gz", f"{SPOT}/ethusdt_20240808.gz"
@@ -674,11 +675,6 @@ SIM = sim_mod.SIMS["binance_spot"]
 T0 = 1_723_161_600_000
 
 
-class FakeBook:
-    def __init__(self, seq: int, bids: list[tuple[float, float]], asks: list[tuple[float, float]]) -> None:
-        self.seq, self.bids, self.asks = seq, bids, asks
-
-
 class FakeCtx:
     """The server's side of the contract: a book per symbol, the newest event per kind, trades
     and candles, all fed by :meth:`apply` as the neutral events are produced."""
@@ -729,18 +725,6 @@ class FakeCtx:
             self.all_trades[event.symbol].append(event)
         elif type(event) is Candle:
             self.all_candles[event.symbol].append(event)
-
-
-class FakeClient:
-    def __init__(self) -> None:
-        self.topics: set[tuple[str, str]] = set()
-        self.state: dict[str, Any] = {}
-
-    def subscribe(self, topics: Any) -> None:
-        self.topics.update(topics)
-
-    def unsubscribe(self, topics: Any) -> None:
-        self.topics.difference_update(topics)
 
 
 def market(symbol: str = "BTCUSDT", n: int = 400, seed: int = 3) -> list[Record]:

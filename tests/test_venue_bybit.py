@@ -38,6 +38,7 @@ from flowdesk.streaming.simulator.config import SymbolSpec, spec_for
 from flowdesk.streaming.simulator.venues import bybit as sim_bybit
 from flowdesk.streaming.venues import bybit as bb
 from flowdesk.streaming.venues.base import ParseError, UnknownMessage, VenueError, trade_id_of
+from sim_fakes import FakeBook, FakeClient
 
 CAPTURE = "captures/cryptofeed/BYBIT.jsonl.zst"
 QUOTE_KEYS = {"bid1Price", "bid1Size", "ask1Price", "ask1Size"}
@@ -538,25 +539,6 @@ def test_protocols_are_complete() -> None:
 # ---------------------------------------------------------------------------------------------
 # The simulator: neutral events -> SIM.encode -> our parser; control messages; REST
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class FakeBook:
-    seq: int
-    bids: list[tuple[float, float]]
-    asks: list[tuple[float, float]]
-
-
-@dataclass
-class FakeClient:
-    topics: set[tuple[str, str]] = field(default_factory=set)
-    state: dict[str, Any] = field(default_factory=dict)
-
-    def subscribe(self, topics: Any) -> None:
-        self.topics.update(topics)
-
-    def unsubscribe(self, topics: Any) -> None:
-        self.topics.difference_update(topics)
 
 
 @dataclass

@@ -41,6 +41,7 @@ from flowdesk.streaming.venues import gateio as gt
 from flowdesk.streaming.venues.base import ParseError, UnknownMessage, VenueError
 from flowdesk.streaming.venues.protocol import Instrument
 from flowdesk.streaming.venues.registry import protocol
+from sim_fakes import FakeBook, FakeClient
 
 CAPTURE = "captures/cryptofeed/GATEIO_FUTURES.jsonl.zst"
 REST_FILE = "captures/cryptofeed/rest/GATEIO_FUTURES.http.0.0"
@@ -560,25 +561,6 @@ def test_rest_trades_and_contracts_parsers() -> None:
 # ---------------------------------------------------------------------------------------------
 # The simulator
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class FakeBook:
-    seq: int
-    bids: list[tuple[float, float]]
-    asks: list[tuple[float, float]]
-
-
-class FakeClient:
-    def __init__(self) -> None:
-        self.topics: set[tuple[str, str]] = set()
-        self.state: dict[str, Any] = {}
-
-    def subscribe(self, topics: Any) -> None:
-        self.topics.update(topics)
-
-    def unsubscribe(self, topics: Any) -> None:
-        self.topics.difference_update(topics)
 
 
 class FakeCtx:

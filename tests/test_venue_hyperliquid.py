@@ -38,6 +38,7 @@ from flowdesk.streaming.simulator.venues import hyperliquid as sim_hl
 from flowdesk.streaming.venues import hyperliquid as hl
 from flowdesk.streaming.venues.base import ParseError, UnknownMessage, VenueError
 from flowdesk.streaming.venues.protocol import Instrument
+from sim_fakes import FakeBook, FakeClient
 
 CAPTURE = "captures/hyperliquid/btcusd_20250126.gz"
 NAUTILUS = "samples/nautilus/adapters/hyperliquid/"
@@ -485,25 +486,6 @@ def test_parse_is_fast_enough() -> None:
 # =============================================================================================
 # Simulator round trip with a fake SimContext
 # =============================================================================================
-
-
-@dataclass
-class FakeBook:
-    seq: int
-    bids: list[tuple[float, float]]
-    asks: list[tuple[float, float]]
-
-
-@dataclass
-class FakeClient:
-    topics: set[tuple[str, str]] = field(default_factory=set)
-    state: dict[str, Any] = field(default_factory=dict)
-
-    def subscribe(self, topics: Any) -> None:
-        self.topics.update(topics)
-
-    def unsubscribe(self, topics: Any) -> None:
-        self.topics.difference_update(topics)
 
 
 @dataclass

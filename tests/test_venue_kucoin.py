@@ -42,6 +42,7 @@ from flowdesk.streaming.venues import kucoin as kc
 from flowdesk.streaming.venues.base import ParseError, UnknownMessage, VenueError, trade_id_of
 from flowdesk.streaming.venues.protocol import Instrument
 from flowdesk.streaming.venues.registry import protocol
+from sim_fakes import FakeBook, FakeClient
 
 CAPTURE = "captures/cryptofeed/KUCOIN.jsonl.zst"
 REST_FILE = "captures/cryptofeed/rest/KUCOIN.http.0.0"
@@ -655,25 +656,6 @@ def test_protocol_descriptions() -> None:
 # ---------------------------------------------------------------------------------------------
 # The simulator
 # ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class FakeBook:
-    seq: int
-    bids: list[tuple[float, float]]
-    asks: list[tuple[float, float]]
-
-
-class FakeClient:
-    def __init__(self) -> None:
-        self.topics: set[tuple[str, str]] = set()
-        self.state: dict[str, Any] = {}
-
-    def subscribe(self, topics: Any) -> None:
-        self.topics.update(topics)
-
-    def unsubscribe(self, topics: Any) -> None:
-        self.topics.difference_update(topics)
 
 
 class FakeCtx:

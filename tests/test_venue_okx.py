@@ -46,6 +46,7 @@ from flowdesk.streaming.simulator.venues import okx as sim_okx
 from flowdesk.streaming.venues import okx
 from flowdesk.streaming.venues.base import ParseError, UnknownMessage, VenueError
 from flowdesk.streaming.venues.protocol import Instrument
+from sim_fakes import FakeBook, FakeClient
 
 PROTO = okx.PROTOCOLS["okx_swap"]
 RULE = PROTO.book
@@ -787,25 +788,6 @@ def test_candle_poll_passes_each_closed_bar_once() -> None:
 # =============================================================================================
 
 SIM = sim_okx.SIMS["okx_swap"]
-
-
-@dataclass
-class FakeBook:
-    seq: int
-    bids: list[tuple[float, float]]
-    asks: list[tuple[float, float]]
-
-
-class FakeClient:
-    def __init__(self) -> None:
-        self.topics: set[tuple[str, str]] = set()
-        self.state: dict[str, Any] = {}
-
-    def subscribe(self, topics: Any) -> None:
-        self.topics.update(topics)
-
-    def unsubscribe(self, topics: Any) -> None:
-        self.topics.difference_update(topics)
 
 
 class FakeCtx:
