@@ -114,7 +114,7 @@ def bench_engine(paths: list[Path], repeat: int) -> dict[str, Any]:
 def _collect(port: int, symbols: list[str], expected: int, features: bool, data_dir: str) -> dict[str, Any]:
     from flowdesk.analytics.features import service as fsvc
     from flowdesk.server.app import Runtime
-    from flowdesk.server.run import point_venues_at
+    from flowdesk.server.simulate import point_venues_at
     from flowdesk.settings import load_settings
 
     async def run() -> dict[str, Any]:

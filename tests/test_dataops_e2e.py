@@ -21,7 +21,7 @@ import pytest
 
 from flowdesk.server.app import Runtime
 from flowdesk.server.mcp import call_in_thread
-from flowdesk.server.run import point_venues_at
+from flowdesk.server.simulate import point_venues_at
 from flowdesk.settings import load_settings
 from flowdesk.streaming.simulator import FaultConfig, Simulator, SimulatorConfig
 from flowdesk.tools.registry import REGISTRY, load_tools

@@ -12,7 +12,7 @@ import pytest
 
 from capture_facts import capture_facts
 from flowdesk.server.app import Runtime
-from flowdesk.server.run import point_venues_at
+from flowdesk.server.simulate import point_venues_at
 from flowdesk.settings import load_settings
 from flowdesk.streaming.simulator import FaultConfig, Simulator, SimulatorConfig
 

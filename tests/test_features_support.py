@@ -55,7 +55,7 @@ async def _collect(capture: Path, data_dir: Path) -> dict[str, Any]:
     from capture_facts import capture_facts
     from flowdesk.analytics.features import service as fsvc
     from flowdesk.server.app import Runtime
-    from flowdesk.server.run import point_venues_at
+    from flowdesk.server.simulate import point_venues_at
     from flowdesk.streaming.simulator import Simulator, SimulatorConfig
 
     expected = capture_facts(capture).trades

@@ -90,7 +90,7 @@ async def _bare(url: str, expected: int) -> dict[str, Any]:
 
 async def _collector(port: int, symbols: list[str], expected: int) -> dict[str, Any]:
     from flowdesk.server.app import Runtime
-    from flowdesk.server.run import point_venues_at
+    from flowdesk.server.simulate import point_venues_at
     from flowdesk.settings import load_settings
 
     with tempfile.TemporaryDirectory() as tmp:

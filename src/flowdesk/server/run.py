@@ -11,15 +11,8 @@ import sys
 import uvicorn
 
 from flowdesk.server.app import SERVE_FILE, Runtime, build_app, write_serve_file
-from flowdesk.server.simulate import (
-    point_venues_at,
-    simulator_symbols,
-    start_simulators,
-    stop_simulators,
-)
+from flowdesk.server.simulate import start_simulators, stop_simulators
 from flowdesk.settings import Settings
-
-__all__ = ["point_venues_at", "serve", "simulator_symbols"]
 
 log = logging.getLogger(__name__)
 
