@@ -325,3 +325,52 @@ def test_stop_without_flush_drops_queued_batches(store: Store) -> None:
     assert stored_ids(store) == []
     with pytest.raises(WriterStopped):
         w.put({Trade: [trade(3)]})
+
+
+def test_queued_batches_are_written_in_one_group_commit_in_order(store: Store) -> None:
+    """A backlog of plain batches is merged into one transaction; a queued SQL statement
+    still runs after the batches queued before it and before the ones queued after it."""
+    w = BatchWriter(store, queue_batches=8)
+    w.pause()
+    w.start()
+    try:
+        w.put({Trade: [trade(1), trade(2)]})
+        w.put({Trade: [trade(2), trade(3)], Quote: [SAMPLES[Quote]]})  # trade 2 again
+        w.put({Trade: [trade(4)]})
+        w.execute(
+            "INSERT INTO trade_gaps SELECT exchange, market, symbol, max(trade_id), max(trade_id), "
+            "max(ts), NULL, NULL, 'open', 'after the group' FROM trades GROUP BY ALL"
+        )
+        w.put({Trade: [trade(5)]})
+        w.resume()
+        assert w.flush(timeout=10)
+        stats = w.stats()
+        assert (stats["group_commits"], stats["batches_grouped"]) == (1, 3)
+        assert stats["batches_written"] == 4 and stats["statements_executed"] == 1
+        assert stats["rows_written"] == {"trades": 5, "quotes": 1}
+        assert stats["duplicates_skipped"] == 1
+        assert stored_ids(store) == [1, 2, 3, 4, 5]
+        # the statement saw the grouped batches (up to trade 4) and not the batch after it
+        assert store.connection.execute("SELECT from_id FROM trade_gaps").fetchall() == [(4,)]
+    finally:
+        w.stop()
+
+
+def test_bad_batch_in_a_group_loses_only_its_own_rows(store: Store) -> None:
+    w = BatchWriter(store, queue_batches=8)
+    w.pause()
+    w.start()
+    try:
+        w.put({Trade: [trade(1)]})
+        w.put({Trade: [trade(2)._replace(side=None)], Quote: [SAMPLES[Quote]]})  # NOT NULL
+        w.put({Trade: [trade(3)]})
+        w.resume()
+        assert w.flush(timeout=10)
+        stats = w.stats()
+        assert stats["errors"] == 1 and stats["batches_written"] == 2
+        assert stats["group_commits"] == 0  # the merged write failed; each batch went alone
+        assert stored_ids(store) == [1, 3]
+        assert store.connection.execute("SELECT count(*) FROM quotes").fetchone() == (0,)
+        assert w.watermarks()[KEY] == 3
+    finally:
+        w.stop()
