@@ -558,3 +558,68 @@ def test_levels_fast_path_never_mispairs_ragged_rows() -> None:
         levels([["1", "2", "3"], ["4"]])  # 4 values for 2 rows, but ragged
     with pytest.raises(ValueError):
         levels([["x", "1"]])
+
+
+# ---- the numeric fast path for diff-depth frames --------------------------------------------
+
+
+def _regular_depth(raw: str) -> list[Any]:
+    return bn._depth_update(orjson.loads(raw)["data"], NS)
+
+
+def test_depth_fast_path_equals_regular_path_on_every_capture_diff() -> None:
+    """Every diff of both real captures: the quote-stripping fast path runs and gives the very
+    records (same floats, same order) that the string path gives."""
+    import gzip
+
+    checked = 0
+    for name in ("btcusdt_20240808.gz", "ethusdt_20240808.gz"):
+        with gzip.open(real_file(f"captures/binance-usdm/{name}"), "rt") as fh:
+            for line in fh:
+                raw = line.split(" ", 1)[1].rstrip("\n")
+                if '"e":"depthUpdate"' not in raw:
+                    continue
+                fast = bn._depth_numeric(raw, NS)
+                assert fast is not None, raw[:120]
+                assert fast == _regular_depth(raw) == bn.parse_message(raw, NS)
+                checked += 1
+    assert checked == 13137  # 6,551 BTCUSDT + 6,586 ETHUSDT diffs
+
+
+def _compact(field: str, value: Any) -> str:
+    msg = orjson.loads(ETH_DEPTH)
+    msg["data"][field] = value
+    return orjson.dumps(msg).decode()  # compact, like Binance: the fast path applies
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("b", [["2679.68"]]),  # a level without quantity
+        ("a", [["2681.61", "abc"]]),
+        ("a", [["2681.61", None]]),
+        ("a", "2681.61"),
+        ("U", "5123109277116"),  # an id as a string
+    ],
+)
+def test_depth_fast_path_defers_to_regular_path_on_bad_levels(field: str, value: Any) -> None:
+    raw = _compact(field, value)
+    assert bn._depth_numeric(raw, NS) is None
+    with pytest.raises(ParseError):
+        bn.parse_message(raw, NS)
+
+
+def test_depth_fast_path_declines_other_layouts_and_regular_path_parses_them() -> None:
+    msg = orjson.loads(ETH_DEPTH)
+    msg["data"]["x"] = "after the levels"  # a field after "b": stripping quotes would break it
+    raw = orjson.dumps(msg).decode()
+    assert bn._depth_numeric(raw, NS) is None
+    assert bn.parse_message(raw, NS) == bn.parse_message(ETH_DEPTH, NS)
+    numbers = ETH_DEPTH.replace('"200.00","10.229"', "200.00,10.229")  # numbers, not strings
+    assert bn.parse_message(numbers, NS) == bn.parse_message(ETH_DEPTH, NS)
+    # rows the regular path reads (extra columns ignored; "NaN" through float()) but JSON
+    # numbers cannot spell: the fast path declines and both give the regular result
+    for rows in ([["2679.68", "1.0", "7"]], [["NaN", "1.0"]]):
+        raw = _compact("b", rows)
+        assert bn._depth_numeric(raw, NS) is None
+        assert repr(bn.parse_message(raw, NS)) == repr(_regular_depth(raw))  # NaN != NaN
