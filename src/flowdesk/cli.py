@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "venues: all nine markets at once from the simulators")
     p.add_argument("--seconds", type=float, default=20.0, help="venues: how long to collect")
     p.add_argument("--capture", help="capture to replay (default: shared BTCUSDT capture)")
-    p.add_argument("--repeat", type=int, default=1, help="replay the capture N times (looped, ids shifted)")
+    p.add_argument("--repeat", type=int, default=1, help="ingest: run each side N times and report the best run and the medians")
 
     p = sub.add_parser("doctor", help="check settings, data directory and database")
     _add_common(p)
