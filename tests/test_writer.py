@@ -23,9 +23,10 @@ from flowdesk.records import (
     Ticker24h,
     Trade,
 )
+from flowdesk.storage.arrow import arrow_schema, rows_to_arrow
 from flowdesk.storage.schema import TABLE_OF
 from flowdesk.storage.store import Store
-from flowdesk.storage.writer import BatchWriter, WriterStopped, arrow_schema, rows_to_arrow
+from flowdesk.storage.writer import BatchWriter, WriterStopped
 
 TS = 1723075200123  # 2024-08-08 00:00:00.123 UTC, epoch ms
 TS_DT = datetime(2024, 8, 8, 0, 0, 0, 123000)

@@ -31,7 +31,8 @@ from flowdesk.dataops.model import Action, RunInfo, dumps, now_utc
 from flowdesk.dataops.rest import MINUTE_MS, FetchError, VenueFetcher
 from flowdesk.dataops.scope import ms_to_dt
 from flowdesk.settings import Settings
-from flowdesk.storage.writer import BatchWriter, rows_to_arrow
+from flowdesk.storage.arrow import rows_to_arrow
+from flowdesk.storage.writer import BatchWriter
 
 #: how an interpolated bar is made (the only method)
 METHOD = "previous_close_zero_volume"

@@ -1,14 +1,11 @@
-"""Batched writes into the store: record tuples -> Arrow tables -> DuckDB, on one thread.
-
-:func:`rows_to_arrow` turns a list of records of one type into an Arrow table whose columns
-are the table's columns (``ts`` ms and ``recv_ns`` ns become ``TIMESTAMP`` microseconds).
+"""Batched writes into the store, on one thread.
 
 :class:`BatchWriter` owns the write side of a :class:`~flowdesk.storage.store.Store`: producers
 ``put`` batches (``{Trade: [...], Quote: [...]}``) on a bounded queue, and one background
-thread writes each batch in one transaction. Trades are de-duplicated on
-``(exchange, market, symbol, trade_id)``; candles keep one row per
-``(exchange, market, symbol, interval, open_ts)``; every other table is appended to.
-See ``docs/storage.md`` for the rules.
+thread writes each batch in one transaction (batches that queued up behind it are merged:
+group commit). Records become Arrow tables in :mod:`flowdesk.storage.arrow`; the per-table
+rules (trade dedupe, candle upserts, plain appends) are in :mod:`flowdesk.storage.tables`.
+See ``docs/storage.md``.
 """
 
 from __future__ import annotations
@@ -18,126 +15,23 @@ import logging
 import queue
 import threading
 import time
-import typing
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 import duckdb
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from flowdesk.records import Candle, Trade
+from flowdesk.storage.arrow import rows_to_arrow, warm_arrow
 from flowdesk.storage.schema import TABLE_OF
 from flowdesk.storage.store import Store
+from flowdesk.storage.tables import TradeKey, append, load_watermarks, write_candles, write_trades
 
 log = logging.getLogger(__name__)
 
 Batch = Mapping[type, Sequence[tuple]]
 #: the most rows one group commit merges (see :meth:`BatchWriter._handle_group`)
 GROUP_ROWS = 200_000
-TradeKey = tuple[str, str, str]
-
-US = pa.timestamp("us")
-#: record fields holding epoch milliseconds (stored as TIMESTAMP)
-MS_FIELDS = frozenset({"ts", "next_funding_ts", "open_ts", "close_ts"})
-#: record fields holding epoch nanoseconds -> the column they are stored in
-NS_FIELDS = {"recv_ns": "recv_ts"}
-#: columns narrower than the record's ``int`` (table, column) -> Arrow type
-_NARROW_INTS = {("book_snapshots", "level"): pa.int32()}
-_PY_TO_ARROW: dict[type, pa.DataType] = {
-    str: pa.string(),
-    int: pa.int64(),
-    float: pa.float64(),
-    bool: pa.bool_(),
-}
-_CANDLE_KEY = ("exchange", "market", "symbol", "interval", "open_ts")
-
-
-# -- record tuples -> Arrow ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Column:
-    field: str
-    name: str
-    kind: str  # "ms", "ns" or "plain"
-    arrow: pa.DataType
-
-
-@cache
-def _columns(record_type: type) -> tuple[_Column, ...]:
-    """The stored columns of ``record_type``, in table order, derived from its type hints."""
-    table = TABLE_OF[record_type]
-    hints = typing.get_type_hints(record_type)
-    out = []
-    for name in record_type._fields:  # type: ignore[attr-defined]
-        if name in MS_FIELDS:
-            out.append(_Column(name, name, "ms", US))
-        elif name in NS_FIELDS:
-            out.append(_Column(name, NS_FIELDS[name], "ns", US))
-        else:
-            base = _non_optional(hints[name])
-            arrow = _NARROW_INTS.get((table, name), _PY_TO_ARROW[base])
-            out.append(_Column(name, name, "plain", arrow))
-    return tuple(out)
-
-
-def _non_optional(hint: Any) -> type:
-    """``int`` for ``int | None``; the hint itself otherwise."""
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    return args[0] if args else hint
-
-
-def arrow_schema(record_type: type) -> pa.Schema:
-    """The Arrow schema :func:`rows_to_arrow` produces for ``record_type``."""
-    return pa.schema([pa.field(c.name, c.arrow) for c in _columns(record_type)])
-
-
-@cache
-def _row_type(record_type: type) -> pa.StructType:
-    """The records as Arrow reads them: times still as int64 epoch ms/ns."""
-    return pa.struct(
-        [pa.field(c.field, pa.int64() if c.kind != "plain" else c.arrow) for c in _columns(record_type)]
-    )
-
-
-def rows_to_arrow(record_type: type, rows: Sequence[tuple]) -> pa.Table:
-    """Records (or plain tuples in field order) of one type -> an Arrow table for its table.
-
-    Epoch-ms fields become ``timestamp[us]``, ``recv_ns`` becomes ``recv_ts`` (``timestamp[us]``,
-    truncated to the microsecond). ``None`` gives a null; DuckDB rejects it in NOT NULL columns.
-    Raises ``KeyError`` for a type with no table, and ``pyarrow.ArrowInvalid`` /
-    ``ArrowTypeError`` for a row of the wrong length or a value of the wrong type.
-    """
-    columns = _columns(record_type)
-    schema = arrow_schema(record_type)
-    if not rows:
-        return schema.empty_table()
-    # pyarrow converts the tuples to a struct array in one C++ pass: about twice as fast as
-    # transposing with zip(*rows) and converting column by column
-    fields = pa.array(rows, type=_row_type(record_type)).flatten()
-    arrays = [_convert(col, arr) for col, arr in zip(columns, fields, strict=True)]
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def warm_arrow() -> None:
-    """Run pyarrow's one-time setup for converting Python objects now.
-
-    The first ``pa.array`` call of a process imports pandas (about 0.2 s here). Called on the
-    first batch, that import holds the GIL on the writer thread and stalls the event loop while
-    frames queue up, so :meth:`BatchWriter.start` pays it before any data arrives."""
-    pa.array([0])
-
-
-def _convert(col: _Column, values: pa.Array) -> pa.Array:
-    """Epoch ms/ns int64 -> timestamp[us]; other columns are already typed."""
-    if col.kind == "ms":
-        return values.view(pa.timestamp("ms")).cast(US)
-    if col.kind == "ns":
-        return pc.cast(values.view(pa.timestamp("ns")), options=pc.CastOptions(US, allow_time_truncate=True))
-    return values
 
 
 # -- the writer ----------------------------------------------------------------------------
@@ -417,7 +311,7 @@ class BatchWriter:
         with self._write_lock:
             if self._cur is None:
                 self._cur = self.store.connection.cursor()
-                self._marks = _load_watermarks(self._cur)
+                self._marks = load_watermarks(self._cur)
 
     # -- internals: writing -----------------------------------------------------------------
 
@@ -475,12 +369,12 @@ class BatchWriter:
                     continue
                 table = _table_of(record_type)
                 if record_type is Trade:
-                    written, new_marks = _write_trades(cur, rows, self._marks)
+                    written, new_marks = write_trades(cur, rows, self._marks)
                     duplicates += len(rows) - written
                 elif record_type is Candle:
-                    written = _write_candles(cur, rows)
+                    written = write_candles(cur, rows)
                 else:
-                    written = _append(cur, table, rows_to_arrow(record_type, rows))
+                    written = append(cur, table, rows_to_arrow(record_type, rows))
                 result[table] = result.get(table, 0) + written
             cur.execute("COMMIT")
         except BaseException:
@@ -523,161 +417,3 @@ def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
         cur.execute("ROLLBACK")
 
 
-def _append(cur: duckdb.DuckDBPyConnection, table: str, data: pa.Table, view: str = "_fd_rows") -> int:
-    """Insert an Arrow table by column name; returns the rows inserted."""
-    if data.num_rows == 0:
-        return 0
-    with _registered(cur, view, data):
-        row = cur.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}").fetchone()
-    return int(row[0]) if row else 0
-
-
-@contextlib.contextmanager
-def _registered(cur: duckdb.DuckDBPyConnection, view: str, data: pa.Table) -> Iterator[None]:
-    """Expose an Arrow table to SQL as ``view`` for the duration of the block."""
-    cur.register(view, data)
-    try:
-        yield
-    finally:
-        # fails inside an aborted transaction; the view is then replaced by the next register
-        with contextlib.suppress(duckdb.Error):
-            cur.unregister(view)
-
-
-# -- trades: watermark + anti-join dedupe --------------------------------------------------
-
-
-def _load_watermarks(cur: duckdb.DuckDBPyConnection) -> dict[TradeKey, int]:
-    """The highest stored trade id per (exchange, market, symbol), in one GROUP BY."""
-    rows = cur.execute(
-        "SELECT exchange, market, symbol, max(trade_id) FROM trades GROUP BY ALL"
-    ).fetchall()
-    return {(e, m, s): int(mx) for e, m, s, mx in rows}
-
-
-def _write_trades(
-    cur: duckdb.DuckDBPyConnection, rows: Sequence[tuple], marks: Mapping[TradeKey, int]
-) -> tuple[int, dict[TradeKey, int]]:
-    """Insert trades not yet stored; returns the rows inserted and the raised watermarks.
-
-    Fast path (live stream): ids unique in the batch and all above the stored watermark of
-    their symbol -> one append. Otherwise rows are de-duplicated in Python, rows above the
-    watermark are appended and rows at/below it are anti-joined against the stored id range.
-    """
-    data = rows_to_arrow(Trade, rows)
-    spans = _id_spans(data)
-    if all(_above(marks, key, lo) for key, (lo, _hi) in spans.items()) and _unique(data):
-        return _append(cur, "trades", data), {key: hi for key, (_lo, hi) in spans.items()}
-    fresh, old = _split_trades(rows, marks)
-    written = _append(cur, "trades", rows_to_arrow(Trade, fresh))
-    return written + _insert_backfill(cur, old), _max_ids(fresh)
-
-
-def _above(marks: Mapping[TradeKey, int], key: TradeKey, lo: int) -> bool:
-    mark = marks.get(key)
-    return mark is None or lo > mark
-
-
-def _id_spans(data: pa.Table) -> dict[TradeKey, tuple[int, int]]:
-    """(min, max) trade id per (exchange, market, symbol) of an Arrow trades table."""
-    agg = data.group_by(["exchange", "market", "symbol"]).aggregate(
-        [("trade_id", "min"), ("trade_id", "max")]
-    )
-    return {
-        (r["exchange"], r["market"], r["symbol"]): (r["trade_id_min"], r["trade_id_max"])
-        for r in agg.to_pylist()
-    }
-
-
-def _unique(data: pa.Table) -> bool:
-    """True when no (exchange, market, symbol, trade_id) repeats in the table."""
-    n = data.num_rows
-    if pc.count_distinct(data["trade_id"]).as_py() == n:
-        return True  # ids alone are unique: the cheap, common case
-    keys = ["exchange", "market", "symbol", "trade_id"]
-    return data.select(keys).group_by(keys).aggregate([]).num_rows == n
-
-
-def _split_trades(
-    rows: Sequence[tuple], marks: Mapping[TradeKey, int]
-) -> tuple[list[tuple], list[tuple]]:
-    """First occurrence of each trade, split into (above the watermark, at/below it)."""
-    seen: set[tuple] = set()
-    fresh: list[tuple] = []
-    old: list[tuple] = []
-    for row in rows:
-        ident = (row[0], row[1], row[2], row[3])
-        if ident in seen:
-            continue
-        seen.add(ident)
-        mark = marks.get(ident[:3])
-        (fresh if mark is None or row[3] > mark else old).append(row)
-    return fresh, old
-
-
-def _max_ids(rows: Sequence[tuple]) -> dict[TradeKey, int]:
-    out: dict[TradeKey, int] = {}
-    for row in rows:
-        out[row[:3]] = max(row[3], out.get(row[:3], row[3]))
-    return out
-
-
-def _insert_backfill(cur: duckdb.DuckDBPyConnection, rows: Sequence[tuple]) -> int:
-    """Insert rows at/below the watermark that are not stored, one symbol at a time.
-
-    The stored side is restricted to the symbol and the batch's id range, so DuckDB's
-    min/max zone maps skip row groups outside it however large the table grows.
-    """
-    if not rows:
-        return 0
-    by_key: dict[TradeKey, list[tuple]] = {}
-    for row in rows:
-        by_key.setdefault((row[0], row[1], row[2]), []).append(row)
-    written = 0
-    for (exchange, market, symbol), group in by_key.items():
-        ids = [row[3] for row in group]
-        with _registered(cur, "_fd_old", rows_to_arrow(Trade, group)):
-            res = cur.execute(
-                f"""
-                INSERT INTO trades BY NAME
-                SELECT o.* FROM _fd_old o ANTI JOIN (
-                    SELECT trade_id FROM trades
-                    WHERE exchange = $exchange AND market = $market AND symbol = $symbol
-                      AND trade_id BETWEEN {int(min(ids))} AND {int(max(ids))}
-                ) t USING (trade_id)
-                """,
-                {"exchange": exchange, "market": market, "symbol": symbol},
-            ).fetchone()
-        written += int(res[0]) if res else 0
-    return written
-
-
-# -- candles: one row per bar, closed beats open -------------------------------------------
-
-
-def _write_candles(cur: duckdb.DuckDBPyConnection, rows: Sequence[tuple]) -> int:
-    """Upsert candles: a stored bar is replaced unless it is closed and the new one is open."""
-    data = rows_to_arrow(Candle, _latest_candles(rows))
-    keys = " AND ".join(f'c."{k}" = n."{k}"' for k in _CANDLE_KEY)
-    with _registered(cur, "_fd_candles", data):
-        cur.execute(
-            f"DELETE FROM candles c USING _fd_candles n WHERE {keys} AND (n.closed OR NOT c.closed)"
-        )
-        using = ", ".join(f'"{k}"' for k in _CANDLE_KEY)
-        res = cur.execute(
-            f"INSERT INTO candles BY NAME SELECT n.* FROM _fd_candles n "
-            f"ANTI JOIN candles c USING ({using})"
-        ).fetchone()
-    return int(res[0]) if res else 0
-
-
-def _latest_candles(rows: Sequence[tuple]) -> list[tuple]:
-    """One row per bar: a closed bar beats an open one, else the later row wins."""
-    best: dict[tuple, Candle] = {}
-    for row in rows:
-        c = Candle._make(row)
-        key = (c.exchange, c.market, c.symbol, c.interval, c.open_ts)
-        prev = best.get(key)
-        if prev is None or c.closed or not prev.closed:
-            best[key] = c
-    return list(best.values())
