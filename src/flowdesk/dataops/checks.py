@@ -54,17 +54,36 @@ def _finding(s: VenueScope, kind: str, symbol: str | None, stream: str, summary:
 # -- sequence and time gaps ----------------------------------------------------------------
 
 
+def trade_id_columns(id_range: bool) -> tuple[str, str]:
+    """The SQL expressions of the first and last venue id a stored trade covers: ``first_id``
+    and ``last_id`` where one row covers a range of ids (OKX), else ``trade_id`` for both
+    (Binance ``aggTrade`` rows carry the aggregate id there; their ``first_id``/``last_id`` are
+    raw trade ids, another sequence)."""
+    return ("first_id", "last_id") if id_range else ("trade_id", "trade_id")
+
+
 def trade_id_gaps(cur: Cursor, s: VenueScope, cfg: DataOpsSettings) -> list[Finding]:
-    """Jumps in the trade ids of a symbol (venues with contiguous ids only)."""
+    """Jumps in the trade ids of a symbol (venues whose protocol says the ids are contiguous).
+
+    A row covers the ids ``lo..hi`` (see :func:`trade_id_columns`); ids are missing where a
+    row's ``lo`` is beyond the highest ``hi`` of the rows before it plus one. With id ranges the
+    highest ``hi`` so far is taken (not the previous row's), so that overlapping rows do not read
+    as gaps; with one id per row the previous row's id is that highest (and cheaper)."""
     if not s.contiguous_ids:
         return []
+    lo, hi = trade_id_columns(s.trade_id_range)
+    prev_hi = "max(id_hi) OVER before" if s.trade_id_range else "lag(id_hi) OVER w"
     rows = cur.execute(
-        """
-        SELECT symbol, prev_id + 1, trade_id - 1, prev_ts, ts FROM (
-            SELECT symbol, trade_id, ts, lag(trade_id) OVER w AS prev_id, lag(ts) OVER w AS prev_ts
-            FROM trades WHERE exchange = ? AND market = ? AND ts >= ?
-            WINDOW w AS (PARTITION BY symbol ORDER BY trade_id)
-        ) WHERE trade_id > prev_id + 1 ORDER BY symbol, trade_id LIMIT ?
+        f"""
+        SELECT symbol, prev_hi + 1, id_lo - 1, prev_ts, ts FROM (
+            SELECT symbol, id_lo, ts, {prev_hi} AS prev_hi, lag(ts) OVER w AS prev_ts FROM (
+                SELECT symbol, {lo} AS id_lo, {hi} AS id_hi, ts
+                FROM trades WHERE exchange = ? AND market = ? AND ts >= ?
+            )
+            WINDOW w AS (PARTITION BY symbol ORDER BY id_lo, id_hi),
+                   before AS (PARTITION BY symbol ORDER BY id_lo, id_hi
+                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+        ) WHERE id_lo > prev_hi + 1 ORDER BY symbol, id_lo LIMIT ?
         """,
         [*_venue_args(s), MAX_FINDINGS],
     ).fetchall()

@@ -257,4 +257,7 @@ def _reason(action: Action) -> str:
     error = action.outcome.get("error")
     if error:
         return f"{action.kind} {action.status}: {error}"
+    fetch_error = action.outcome.get("fetch_error")
+    if fetch_error:
+        return f"{action.kind} {action.status}: {fetch_error} ({action.outcome.get('still_missing')} still missing)"
     return f"{action.kind} {action.status}: {action.outcome}"

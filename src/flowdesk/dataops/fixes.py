@@ -25,11 +25,11 @@ import pyarrow as pa
 
 from flowdesk import records as r
 from flowdesk.crews.settings import DataOpsSettings
-from flowdesk.dataops.checks import DUP_KEYS, time_col
+from flowdesk.dataops.checks import DUP_KEYS, time_col, trade_id_columns
 from flowdesk.dataops.live import LiveHookMissing, LiveOps
 from flowdesk.dataops.model import Action, RunInfo, dumps, now_utc
 from flowdesk.dataops.rest import MINUTE_MS, FetchError, VenueFetcher
-from flowdesk.dataops.scope import ms_to_dt
+from flowdesk.dataops.scope import ms_to_dt, trade_id_rule
 from flowdesk.settings import Settings
 from flowdesk.storage.arrow import rows_to_arrow
 from flowdesk.storage.writer import BatchWriter
@@ -64,7 +64,9 @@ class Fixer:
 
     def _fetcher(self, venue: str) -> VenueFetcher:
         if venue not in self._fetchers:
-            v = self.settings.venues[venue]
+            v = self.settings.venues.get(venue)
+            if v is None:
+                raise FetchError(f"venue {venue!r} is not configured: nothing to re-fetch from")
             self._fetchers[venue] = VenueFetcher(v, self.cfg.rest_weight_per_minute)
         return self._fetchers[venue]
 
@@ -79,24 +81,43 @@ class Fixer:
     # -- trades -------------------------------------------------------------------------
 
     def backfill_trades(self, action: Action) -> None:
-        """Fetch the missing ids over REST and store them (insert-only, deduplicated)."""
+        """Fetch the missing ids over REST and store them (insert-only, deduplicated). A venue
+        that cannot give them (no trades-by-id endpoint, REST failure) ends the action
+        ``failed`` with the reason in ``outcome.fetch_error``."""
         p = action.params
         lo, hi = int(p["from_id"]), int(p["to_id"])
         want = min(hi, lo + self.trade_budget - 1)
         if want < lo:
             action.status, action.outcome = "skipped", {"reason": "this run's trade budget is spent"}
             return
-        fetched = self._fetcher(p["venue"]).trades(action.symbol or "", lo, want)
+        try:
+            fetched = self._fetcher(p["venue"]).trades(action.symbol or "", lo, want)
+            fetch_error = None
+        except FetchError as exc:
+            fetched, fetch_error = [], str(exc)
         written = self._writer.write_batch_sync({r.Trade: fetched}).get("trades", 0) if fetched else 0
         self.trade_budget -= len(fetched)
-        present = self._count(
-            "SELECT count(DISTINCT trade_id) FROM trades WHERE exchange = ? AND market = ? AND symbol = ? "
-            "AND trade_id BETWEEN ? AND ?",
-            [action.exchange, action.market, action.symbol, lo, hi],
-        )
-        missing = hi - lo + 1 - present
+        missing = hi - lo + 1 - self._stored_ids(action, lo, hi)
         action.outcome = {"fetched": len(fetched), "inserted": written, "still_missing": missing}
-        action.status = "applied" if missing == 0 else "partial"
+        if fetch_error:
+            action.outcome["fetch_error"] = fetch_error
+        action.status = "applied" if missing == 0 else ("failed" if fetch_error and not fetched else "partial")
+
+    def _stored_ids(self, action: Action, lo: int, hi: int) -> int:
+        """How many of the venue ids ``lo..hi`` the stored trades cover (a row covers
+        ``first_id..last_id`` on venues whose trades are ranges of ids, OKX)."""
+        first, last = trade_id_columns(trade_id_rule(action.exchange or "", action.market or "")[1])
+        if first == last:
+            return self._count(
+                f"SELECT count(DISTINCT {first}) FROM trades WHERE exchange = ? AND market = ? AND symbol = ? "
+                f"AND {first} BETWEEN ? AND ?",
+                [action.exchange, action.market, action.symbol, lo, hi],
+            )
+        return self._count(
+            f"SELECT count(DISTINCT i) FROM (SELECT unnest(range(greatest({first}, ?), least({last}, ?) + 1)) AS i "
+            f"FROM trades WHERE exchange = ? AND market = ? AND symbol = ? AND {last} >= ? AND {first} <= ?)",
+            [lo, hi, action.exchange, action.market, action.symbol, lo, hi],
+        )
 
     # -- candles ------------------------------------------------------------------------
 

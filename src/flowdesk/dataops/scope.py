@@ -11,14 +11,36 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
 from flowdesk.crews.settings import DataOpsSettings
 from flowdesk.settings import Settings
+from flowdesk.streaming.venues.protocol import VenueProtocol
+from flowdesk.streaming.venues.registry import protocol
 from flowdesk.tools.common import VENUES
 
-#: venues whose trade ids are contiguous per symbol (a jump is a missing trade)
-CONTIGUOUS_TRADE_IDS = frozenset({("binance", "usdm")})
+_VENUE_OF = {pair: name for name, pair in VENUES.items()}
+
+
+@cache
+def venue_protocol(exchange: str, market: str) -> VenueProtocol | None:
+    """The :class:`VenueProtocol` of the venue that stores as ``(exchange, market)``; None for
+    a pair no venue module describes."""
+    name = _VENUE_OF.get((exchange, market))
+    return None if name is None else protocol(name)
+
+
+def trade_id_rule(exchange: str, market: str) -> tuple[bool, bool]:
+    """``(contiguous, id_range)`` from the venue's protocol: whether its trade ids count up by
+    one per trade (a jump is a missing trade), and whether a stored trade covers the venue ids
+    ``first_id..last_id`` (OKX: one row per taker order, ``trade_id`` is the last fill's id)
+    rather than the one id ``trade_id`` (Binance: the aggregate id for ``aggTrade``, whose
+    ``first_id``/``last_id`` are raw trade ids of another sequence)."""
+    p = venue_protocol(exchange, market)
+    if p is None:
+        return False, False
+    return p.contiguous_trade_ids, p.contiguous_trade_ids and p.trade_id_range
 
 
 @dataclass(frozen=True)
@@ -34,7 +56,13 @@ class VenueScope:
 
     @property
     def contiguous_ids(self) -> bool:
-        return (self.exchange, self.market) in CONTIGUOUS_TRADE_IDS
+        """Trade-id gaps are checked (the protocol's ``contiguous_trade_ids``)."""
+        return trade_id_rule(self.exchange, self.market)[0]
+
+    @property
+    def trade_id_range(self) -> bool:
+        """Gaps are checked on ``first_id..last_id`` (the protocol's ``trade_id_range``)."""
+        return trade_id_rule(self.exchange, self.market)[1]
 
     @property
     def now(self) -> datetime:
