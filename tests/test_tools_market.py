@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from flowdesk.records import MarkFunding, Quote, Trade
+from flowdesk.records import MarkFunding, OpenInterest, Quote, Trade
 from flowdesk.server.mcp import build_mcp
 from flowdesk.server.rest import rest_routes
 from flowdesk.settings import load_settings
@@ -57,6 +58,21 @@ def test_snapshot_values_and_missing_parts(ctx: ToolContext) -> None:
     assert sorted(snap["missing"]) == ["OpenInterest", "Ticker24h"]
     assert snap["source"]["as_of"] == "2024-08-08T23:54:18.500000Z"
     assert snap["source"]["data_age_s"] > 0
+
+
+def test_snapshot_open_interest_value_from_mark_when_the_venue_sends_quantity_only(ctx: ToolContext) -> None:
+    snap = get_market_snapshot("BTCUSDT")
+    assert snap["open_interest_value"] is None and "open_interest_value_note" not in snap  # no OI yet
+    oi = OpenInterest("binance", "usdm", "BTCUSDT", 80_000.5, None, T0 + 2600, 0)
+    BatchWriter(SimpleNamespace(connection=ctx.connection)).write_batch_sync({OpenInterest: [oi]})  # type: ignore[arg-type]
+    snap = get_market_snapshot("BTCUSDT")
+    assert snap["open_interest"] == 80_000.5
+    assert snap["open_interest_value"] == round(80_000.5 * 61000.7, 2)
+    assert "mark_price" in snap["open_interest_value_note"]
+    sent = oi._replace(open_interest_value=4.9e9, ts=T0 + 2700)  # the venue's own value wins
+    BatchWriter(SimpleNamespace(connection=ctx.connection)).write_batch_sync({OpenInterest: [sent]})  # type: ignore[arg-type]
+    snap = get_market_snapshot("BTCUSDT")
+    assert snap["open_interest_value"] == 4.9e9 and "open_interest_value_note" not in snap
 
 
 def test_snapshot_errors(ctx: ToolContext) -> None:

@@ -52,7 +52,8 @@ def get_market_snapshot(symbol: str, exchange: str = "binance_usdm") -> dict[str
     """Current market picture for one symbol on one venue.
 
     Returns last trade price, best bid/ask with sizes and spread, mark and index price, funding
-    rate and next funding time, open interest, 24h open/high/low/volume/change, and for each
+    rate and next funding time, open interest (its quote value computed as quantity x mark, with
+    a note, where the venue sends the quantity only), 24h open/high/low/volume/change, and for each
     part the exchange time it is from and its age in seconds. Parts the venue has not sent yet
     are null and listed in ``missing``; ``unavailable`` says which parts the venue has no public
     source for, and why (spot venues: no mark, funding or open interest).
@@ -93,11 +94,22 @@ def get_market_snapshot(symbol: str, exchange: str = "binance_usdm") -> dict[str
             kind: why for kind in parts if (why := unavailable_reason(ex, mk, kind)) is not None
         },
     }
+    _fill_oi_value(result)
     if ctx.live is not None:
         result["book"] = ctx.live.book_top(ex, mk, sym, 5)
     as_of = newest(*(p["ts"] for p in parts.values() if p))
     result["source"] = provenance([f"{ex}_{mk}"], sym, "latest", as_of)
     return result
+
+
+def _fill_oi_value(result: dict[str, Any]) -> None:
+    """Open interest in quote currency when the venue sends only the quantity (Binance's
+    ``openInterest``): quantity x mark price, the definition Binance's own
+    ``sumOpenInterestValue`` uses for linear contracts, with a note saying it was computed."""
+    oi, mark = result["open_interest"], result["mark_price"]
+    if result["open_interest_value"] is None and oi is not None and mark is not None:
+        result["open_interest_value"] = round(oi * mark, 2)
+        result["open_interest_value_note"] = "computed: open_interest x mark_price (the venue sends the quantity only)"
 
 
 @tool("market")
