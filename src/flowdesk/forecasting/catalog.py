@@ -76,6 +76,9 @@ class ModelSpec:
     features: Callable[[np.ndarray, int], np.ndarray] | None = None  # derived past covariates
     difference_levels: bool = False  # fit first differences of level targets (trees cannot extrapolate)
     max_train: int | None = None  # fit on at most this many most recent bars (bounds the cost)
+    #: skewed targets on intraday bars are deseasonalized by a time-of-day profile (engine.py);
+    #: False for the naive baselines, which stay the plain reference
+    diurnal: bool = True
 
 
 def _darts(name: str) -> Any:
@@ -328,16 +331,16 @@ def _specs() -> list[ModelSpec]:
     lag_defaults = {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 20}
     specs = [
         ModelSpec("naive_last", "naive", "NaiveSeasonal", "last value carried forward", "instant",
-                  _naive("NaiveSeasonal", K=1), _const(2)),
+                  _naive("NaiveSeasonal", K=1), _const(2), diurnal=False),
         ModelSpec("naive_seasonal", "naive", "NaiveSeasonal", "value one season (day; week for daily bars) ago",
-                  "instant", _naive("NaiveSeasonal", K=lambda a: a.season), lambda a, p: a.season + 1),
+                  "instant", _naive("NaiveSeasonal", K=lambda a: a.season), lambda a, p: a.season + 1, diurnal=False),
         ModelSpec("naive_drift", "naive", "NaiveDrift", "line from first to last training value", "instant",
-                  _naive("NaiveDrift"), _const(3), max_train=None),
+                  _naive("NaiveDrift"), _const(3), max_train=None, diurnal=False),
         ModelSpec("naive_mean", "naive", "NaiveMean", "mean of the training window", "instant",
-                  _naive("NaiveMean"), _const(2), max_train=5000),
+                  _naive("NaiveMean"), _const(2), max_train=5000, diurnal=False),
         ModelSpec("naive_moving_average", "naive", "NaiveMovingAverage", "moving average over one season",
                   "instant", _naive("NaiveMovingAverage", input_chunk_length=lambda a: a.season),
-                  lambda a, p: a.season + 1),
+                  lambda a, p: a.season + 1, diurnal=False),
         ModelSpec("exp_smoothing", "exponential_smoothing", "ExponentialSmoothing",
                   "Holt-Winters exponential smoothing (statsmodels)", "moderate", _ets,
                   _const(10),

@@ -13,6 +13,11 @@
   Bollerslev, Diebold and Labys 2003); on the log scale a model aims at the conditional median,
   which is what minimizes the absolute errors MASE counts, instead of a mean pulled up by spikes.
   ``log1p`` keeps zero-range bars finite.
+* on intraday bars such a target is also *deseasonalized* (Andersen and Bollerslev 1997): a
+  time-of-day profile of ``z`` (:class:`~flowdesk.forecasting.seasonal.DiurnalProfile`, hour of
+  day, plus minute of hour on bars shorter than an hour) is estimated from the bars handed to
+  ``fit`` only, subtracted before the model sees them and added back at the forecast
+  timestamps. Baselines (the naive family) are left as they are, so they stay the reference.
 
 ``predict(n, history)`` forecasts the ``n`` bars after ``history`` (default: the fitted data).
 A global model (regression on lags, torch, foundation) conditions on the new history without
@@ -36,6 +41,13 @@ from flowdesk.forecasting.catalog import (
     require_available,
 )
 from flowdesk.forecasting.errors import ForecastError
+from flowdesk.forecasting.seasonal import (
+    PROFILE_BARS,
+    DiurnalProfile,
+    bar_minutes_of,
+    future_index,
+    is_intraday,
+)
 from flowdesk.forecasting.series import TargetSeries
 
 
@@ -58,6 +70,7 @@ class Forecaster:
         params: Params | None = None,
         covariates: tuple[str, ...] = (),
         skewed: bool = False,
+        diurnal: bool | None = None,
     ) -> None:
         self.spec = get_spec(spec) if isinstance(spec, str) else spec
         require_available(self.spec)
@@ -69,6 +82,10 @@ class Forecaster:
         self._diff = self.spec.difference_levels and level
         self.skewed = skewed
         self._median = 1.0  # the log1p scale of a skewed target, set by fit
+        #: deseasonalize (default: skewed targets on intraday bars, not baselines); never together
+        #: with differencing, whose forecast is anchored on the last raw level
+        self.diurnal = (skewed and self.spec.diurnal if diurnal is None else diurnal) and not self._diff
+        self.profile: DiurnalProfile | None = None  # set by fit when ``diurnal`` and the bars are intraday
         self._model: Any = None
         self._history: TargetSeries | None = None
         self.fit_s = 0.0
@@ -76,11 +93,12 @@ class Forecaster:
 
     @classmethod
     def for_series(cls, spec: ModelSpec | str, series: TargetSeries, horizon: int,
-                   params: Params | None = None, covariates: tuple[str, ...] = ()) -> Forecaster:
+                   params: Params | None = None, covariates: tuple[str, ...] = (),
+                   diurnal: bool | None = None) -> Forecaster:
         """A forecaster set up for ``series``: its season, and whether its target is a level
-        or positive and skewed."""
+        or positive and skewed (``diurnal=False`` turns the time-of-day profile off)."""
         return cls(spec, horizon=horizon, season=series.season, level=series.info.level, params=params,
-                   covariates=covariates, skewed=series.info.skewed)
+                   covariates=covariates, skewed=series.info.skewed, diurnal=diurnal)
 
     @property
     def name(self) -> str:
@@ -106,8 +124,21 @@ class Forecaster:
     def _from_model(self, values: np.ndarray) -> np.ndarray:
         return np.maximum(self._median * np.expm1(values), 0.0) if self.skewed else values
 
+    def _seasonal(self, index: Any) -> np.ndarray | float:
+        return self.profile(index) if self.profile is not None else 0.0
+
+    def _fit_profile(self, series: TargetSeries) -> None:
+        """The time-of-day profile of the model-scale values, from the last ``PROFILE_BARS`` bars
+        of ``series`` (everything before the cutoff the model may see, not only its training cap)."""
+        self.profile = None
+        minutes = bar_minutes_of(series.index)
+        if not self.diurnal or not is_intraday(minutes):
+            return
+        recent = series.tail(PROFILE_BARS)
+        self.profile = DiurnalProfile.fit(recent.index, self._to_model(recent.values), minutes)
+
     def _darts_inputs(self, series: TargetSeries) -> tuple[Any, Any]:
-        values, index = self._to_model(series.values), series.index
+        values, index = self._to_model(series.values) - self._seasonal(series.index), series.index
         cov = [series.covariates[c] for c in self.covariates]
         if self.spec.features is not None:  # derived from the target itself, up to each bar
             cov += list(self.spec.features(values, self.season).T)
@@ -128,6 +159,7 @@ class Forecaster:
         if self.skewed:
             positive = train.values[train.values > 0]
             self._median = float(np.median(positive)) if len(positive) else 1.0
+        self._fit_profile(series)
         y, cov = self._darts_inputs(train)
         start = time.perf_counter()
         with warnings.catch_warnings():
@@ -161,10 +193,18 @@ class Forecaster:
         self.predict_s += time.perf_counter() - start
         if self._diff:
             out = self._to_model(base.values)[-1] + np.cumsum(out)
+        if self.profile is not None:
+            out = out + self.profile(future_index(base.index, n, self.profile.bar_minutes))
         out = self._from_model(out)
         if not np.isfinite(out).all():
             raise ForecastError(f"{self.name} produced a non-finite forecast")
         return out
+
+    @property
+    def transform(self) -> dict[str, Any]:
+        """What maps the model's scale back to the target's: the log1p median of a skewed target
+        and the time-of-day profile added back at the forecast timestamps (None when not used)."""
+        return {"log1p_median": self._median if self.skewed else None, "diurnal_profile": self.profile}
 
     @property
     def darts_model(self) -> Any:

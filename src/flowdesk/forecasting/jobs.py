@@ -80,12 +80,15 @@ class JobOutcome:
 
 
 def save_artifact(fitted: Any, folder: Path, key: SeriesKey, horizon: int, name: str) -> tuple[str, str]:
-    """Pickle the fitted Darts model(s) of ``fitted``; return the file path and its SHA-256."""
+    """Pickle the fitted Darts model(s) of ``fitted`` with what maps their scale back to the
+    target's (the log1p median and the time-of-day profile of a skewed target, when used);
+    return the file path and its SHA-256."""
     members = fitted.members if isinstance(fitted, EnsembleForecaster) else [fitted]
     models = {m.name: m.darts_model for m in members}
+    transforms = {m.name: m.transform for m in members}
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{key.exchange}_{key.market}_{key.symbol}_{key.target}_{key.bar}_h{horizon}_{name}.pkl"
-    data = pickle.dumps({"model": name, "members": models})
+    data = pickle.dumps({"model": name, "members": models, "transforms": transforms})
     path.write_bytes(data)
     return str(path), hashlib.sha256(data).hexdigest()
 

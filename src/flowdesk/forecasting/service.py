@@ -31,7 +31,8 @@ from flowdesk.forecasting.errors import ForecastError
 from flowdesk.forecasting.intervals import ACI_GAMMA, adaptive_level, interval, measured_coverage
 from flowdesk.forecasting.registry import Registry
 from flowdesk.forecasting.router import Decision, check_priority, route
-from flowdesk.forecasting.series import TargetSeries
+from flowdesk.forecasting.seasonal import is_intraday
+from flowdesk.forecasting.series import TargetSeries, bar_minutes
 from flowdesk.forecasting.validation import (
     CVConfig,
     CVResult,
@@ -280,6 +281,9 @@ def forecast(series: TargetSeries, horizon: int, *, model: str = "auto", priorit
     notes: list[str] = list(series.notes)
     if series.info.skewed:
         notes.append(f"{series.target} is modelled as log1p(y / training median) and mapped back")
+        if is_intraday(bar_minutes(series.bar)):
+            notes.append("a time-of-day profile estimated on the training bars is removed before fitting and "
+                         "put back at the forecast timestamps (not for the naive baselines)")
     decision, ev = _decide(series, horizon, model, priority, registry, covariates, notes, progress,
                            record_scores)
     name = decision.model or BASELINE
