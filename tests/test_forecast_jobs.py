@@ -14,7 +14,6 @@ import pytest
 
 from conftest import real_file
 from flowdesk.forecasting.cli import add_cli
-from flowdesk.forecasting.errors import ForecastError
 from flowdesk.forecasting.jobs import ForecastJobs, JobSpec
 from flowdesk.storage.schema import MIGRATIONS
 from test_forecast_tools import candles_from_csv
@@ -124,24 +123,44 @@ def test_stopping_interrupts_a_long_pass(store):
     assert store.execute("SELECT count(*) FROM forecasts").fetchone()[0] == 0
 
 
-def test_serve_hook_uses_the_served_store_and_can_be_turned_off(store, monkeypatch):
+def test_serve_hook_uses_the_served_store_and_can_be_turned_off(store):
     from flowdesk.forecasting.jobs import service
-    from flowdesk.settings import Settings
+    from flowdesk.settings import load_settings
     from flowdesk.tools.context import ToolContext, set_context
 
-    monkeypatch.setenv("FLOWDESK_FORECAST_JOBS", "off")
-    assert service(Settings()) is None
-    monkeypatch.setenv("FLOWDESK_FORECAST_JOBS", "1")
-    monkeypatch.setenv("FLOWDESK_FORECAST_BAR", "5m")
-    set_context(ToolContext(Settings(symbols=("BTCUSDT",)), store))
+    env = {"FLOWDESK_SYMBOLS": "BTCUSDT"}
+    assert service(load_settings(env={**env, "FLOWDESK_FORECAST_JOBS": "off"})) is None
+    settings = load_settings(env={**env, "FLOWDESK_FORECAST_BAR": "5m"})
+    set_context(ToolContext(settings, store))
     try:
-        run = service(Settings(symbols=("BTCUSDT",)))
+        run = service(settings)
         jobs = run.__self__
         assert [(j.symbol, j.target, j.bar) for j in jobs.jobs] == [("BTCUSDT", "realized_vol", "5m"),
                                                                     ("BTCUSDT", "log_return", "5m")]
         assert jobs.connection is store and jobs.every_s == 300
-        monkeypatch.setenv("FLOWDESK_FORECAST_BAR", "7m")
-        with pytest.raises(ForecastError, match="unknown bar size"):
-            service(Settings())
     finally:
         set_context(None)
+
+
+def test_forecasting_settings_from_yaml_and_env_fail_naming_the_key(tmp_path):
+    from flowdesk.settings import SettingsError, load_settings
+
+    cfg = tmp_path / "flowdesk.yaml"
+    cfg.write_text("forecasting:\n  every_s: 60\n  bar: 15m\n  horizon: 4\n  targets: [rv, volume]\n")
+    f = load_settings(cfg, env={}).forecasting
+    assert (f.jobs, f.every_s, f.drift_every_s, f.bar, f.horizon, f.targets) == (
+        True, 60.0, 3600.0, "15m", 4, ("realized_vol", "volume"))  # aliases become canonical names
+    assert load_settings(cfg, env={"FLOWDESK_FORECAST_HORIZON": "24"}).forecasting.horizon == 24  # env wins
+    bad = {
+        "FLOWDESK_FORECAST_BAR": ("7m", "forecasting.bar"),
+        "FLOWDESK_FORECAST_EVERY_S": ("soon", "forecasting.every_s"),
+        "FLOWDESK_FORECAST_JOBS": ("maybe", "forecasting.jobs"),
+        "FLOWDESK_FORECAST_TARGETS": ("close,price2", "forecasting.targets"),
+        "FLOWDESK_FORECAST_HORIZON": ("0", "forecasting.horizon"),
+    }
+    for var, (value, key) in bad.items():
+        with pytest.raises(SettingsError, match=key.replace(".", r"\.")):
+            load_settings(env={var: value})
+    cfg.write_text("forecasting:\n  every: 60\n")
+    with pytest.raises(SettingsError, match="forecasting.every.*unknown key"):
+        load_settings(cfg, env={})

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from flowdesk.analytics.features.config import FeatureSettings
     from flowdesk.analytics.quoteflow.config import QuoteflowSettings, RedisSettings
     from flowdesk.crews.settings import CrewSettings
+    from flowdesk.forecasting.config import ForecastSettings
 
 SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
 def known_streams(venue: str) -> frozenset[str]:
@@ -82,6 +83,7 @@ class Settings:
     redis: RedisSettings = field(default_factory=lambda: _redis({}))
     quoteflow: QuoteflowSettings = field(default_factory=lambda: _quoteflow({}))
     features: FeatureSettings = field(default_factory=lambda: _features({}))
+    forecasting: ForecastSettings = field(default_factory=lambda: _forecasting({}))
 
     @property
     def db_path(self) -> Path:
@@ -132,8 +134,9 @@ def _env_overrides(env: dict[str, str], venue_names: list[str]) -> dict[str, Any
         out["crews"] = crews
     from flowdesk.analytics.features.config import env_overrides as features_env
     from flowdesk.analytics.quoteflow.config import env_overrides as quoteflow_env
+    from flowdesk.forecasting.config import env_overrides as forecasting_env
 
-    return _merge(_merge(out, quoteflow_env(env)), features_env(env))
+    return _merge(_merge(_merge(out, quoteflow_env(env)), features_env(env)), forecasting_env(env))
 
 
 def _int(raw: Any, key: str, lo: int, hi: int) -> int:
@@ -212,6 +215,12 @@ def _features(raw: Any) -> FeatureSettings:
     return parse_features(raw)
 
 
+def _forecasting(raw: Any) -> ForecastSettings:
+    from flowdesk.forecasting.config import parse_forecasting  # the section's own validator
+
+    return parse_forecasting(raw)
+
+
 def _venue(name: str, raw: Any, symbols: tuple[str, ...]) -> VenueSettings:
     from flowdesk.streaming.venues.registry import VENUE_MODULES, protocol
 
@@ -282,6 +291,7 @@ def _build(raw: dict[str, Any]) -> Settings:
         redis=_redis(raw.get("redis")),
         quoteflow=_quoteflow(raw.get("quoteflow")),
         features=_features(raw.get("features")),
+        forecasting=_forecasting(raw.get("forecasting")),
     )
 
 

@@ -6,10 +6,10 @@ hand::
     jobs = ForecastJobs.from_settings(settings, store.connection)
     task = asyncio.create_task(jobs.run(stop_event))
 
-Environment (read by :func:`service`): ``FLOWDESK_FORECAST_JOBS=0`` turns the jobs off;
-``FLOWDESK_FORECAST_EVERY_S`` (300), ``FLOWDESK_FORECAST_DRIFT_EVERY_S`` (3600),
-``FLOWDESK_FORECAST_BAR`` (1h), ``FLOWDESK_FORECAST_HORIZON`` (12) and
-``FLOWDESK_FORECAST_TARGETS`` (realized_vol,log_return) shape them.
+Settings (the ``forecasting`` section, :mod:`flowdesk.forecasting.config`; env
+``FLOWDESK_FORECAST_*``): ``jobs`` (true) turns them on inside ``serve``, ``every_s`` (300),
+``drift_every_s`` (3600), ``bar`` (1h), ``horizon`` (12) and ``targets``
+(realized_vol, log_return) shape them.
 
 Every ``every_s`` seconds (default 300) each job forecasts its series with the router's pick,
 stores the forecast in the registry (``get_latest_forecast`` reads it) and, when an artifacts
@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 import pickle
 import threading
 import time
@@ -43,7 +42,7 @@ from flowdesk.forecasting.ensemble import EnsembleForecaster
 from flowdesk.forecasting.errors import ForecastError
 from flowdesk.forecasting.registry import Registry
 from flowdesk.forecasting.router import check_priority, eligibility
-from flowdesk.forecasting.series import SeriesKey, bar_minutes, check_target, store_series
+from flowdesk.forecasting.series import SeriesKey, check_target, store_series
 
 log = logging.getLogger(__name__)
 
@@ -227,26 +226,14 @@ class ForecastJobs:
                 await asyncio.wait_for(stop_event.wait(), timeout=wait)
 
 
-def _env(name: str, default: str) -> str:
-    return os.environ.get(name, "").strip() or default
-
-
 def service(settings: Any, live: Any = None) -> Callable[[asyncio.Event], Any] | None:
     """The ``flowdesk serve`` hook: the jobs' run function over the served store, or None when
-    ``FLOWDESK_FORECAST_JOBS`` is 0/off/false."""
-    if _env("FLOWDESK_FORECAST_JOBS", "1").lower() in ("0", "off", "false", "no"):
+    the ``forecasting.jobs`` setting is false."""
+    cfg = settings.forecasting
+    if not cfg.jobs:
         return None
     from flowdesk.tools.context import get_context  # the store ``serve`` opened, not a second one
 
-    try:
-        every = float(_env("FLOWDESK_FORECAST_EVERY_S", str(DEFAULT_EVERY_S)))
-        drift_every = float(_env("FLOWDESK_FORECAST_DRIFT_EVERY_S", str(DEFAULT_DRIFT_EVERY_S)))
-        horizon = int(_env("FLOWDESK_FORECAST_HORIZON", "12"))
-    except ValueError as exc:
-        raise ForecastError(f"FLOWDESK_FORECAST_*: {exc}") from None
-    targets = tuple(t.strip() for t in _env("FLOWDESK_FORECAST_TARGETS", "realized_vol,log_return").split(","))
-    bar = _env("FLOWDESK_FORECAST_BAR", "1h")
-    bar_minutes(bar)  # a bad bar size fails at start, not every five minutes
-    jobs = ForecastJobs.from_settings(settings, get_context().connection, targets=targets, bar=bar,
-                                      horizon=horizon, every_s=every, drift_every_s=drift_every)
+    jobs = ForecastJobs.from_settings(settings, get_context().connection, targets=cfg.targets, bar=cfg.bar,
+                                      horizon=cfg.horizon, every_s=cfg.every_s, drift_every_s=cfg.drift_every_s)
     return jobs.run
