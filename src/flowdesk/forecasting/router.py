@@ -130,7 +130,8 @@ def _scored_pick(ranked: list[dict[str, Any]], by_model: dict[str, dict[str, Any
     base = by_model.get(BASELINE)
     vs = f"; naive last value {base['mase']:.3f}" if base and best["model"] != BASELINE else ""
     runner = f"; next {ranked[1]['model']} {ranked[1]['mase']:.3f}" if len(ranked) > 1 else ""
-    reason = (f"{best['model']} v{best['version']}: lowest out-of-sample MASE {best['mase']:.3f} at horizon "
+    version = f" v{best['version']}" if best.get("version") is not None else ""  # unregistered: a CV just run
+    reason = (f"{best['model']}{version}: lowest out-of-sample MASE {best['mase']:.3f} at horizon "
               f"{horizon} among {len(ranked)} scored eligible model(s) for {priority} priority{runner}{vs} "
               f"({best['scheme']} CV, {best['folds']} folds, scored {best['scored_ts']:%Y-%m-%d %H:%M} UTC)")
     return Decision(best["model"], best["version"], best.get("params") or {}, reason, "registry",
