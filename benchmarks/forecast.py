@@ -21,10 +21,17 @@ judged on the second half, the *holdout*: MASE over steps 1..h, MASE of the h-st
 alone, and the coverage of its 80% intervals (``split_cov80`` is the coverage the intervals had
 before ACI and the short interval scale, kept for comparison). Targets: on realized_vol the pick's holdout
 MASE < 0.9; its 80% intervals cover 75-85% of holdout outcomes. Both MASE readings get a
-PASS/FAIL line. These are benchmark figures, not test assertions.
+PASS/FAIL line, and each holdout MASE a 90% moving-block bootstrap interval (blocks of one day
+of origins). These are benchmark figures, not test assertions.
+
+``--dense`` runs the router check on realized volatility over the same spans with an origin
+every bar (Coinbase, 1,500 origins) or every 11 minutes (FTX, 1,320), every model but the
+random forest: the sparse check judges h=1 on 30 or 60 single forecasts, too few to tell models
+apart (see docs/forecasting.md, "Dense check").
 
     .venv/bin/python benchmarks/forecast.py                 # everything (tens of minutes)
     .venv/bin/python benchmarks/forecast.py --quick         # 12 origins, cheap models only
+    .venv/bin/python benchmarks/forecast.py --dense         # realized vol, every origin (~30 min)
     .venv/bin/python benchmarks/forecast.py --series coinbase_1h --targets realized_vol --json out.json
 
 Timings depend on the machine and its load; the script prints the CPU count it ran on.
@@ -61,6 +68,12 @@ SERIES = {
     "coinbase_1h": ("series/coinbase_btcusd_1h.csv", 25, 60),  # 62 days
     "ftx_1m": ("series/ftx_btc-perp_1m_2022-01.csv", 121, 120),  # 2 h + 1 min apart, 10 days
 }
+#: the dense check (``--dense``, realized volatility): name -> (origin step, origins), the same
+#: span as SERIES (1,500 hourly bars; 14,520 minutes) with an origin every bar / every 11 minutes
+DENSE = {"coinbase_1h": (1, 1500), "ftx_1m": (11, 1320)}
+#: left out of the dense check: the one model that took more than 1 s per origin in the sparse runs
+DENSE_SKIP = ("random_forest",)
+BOOT = 2000  # bootstrap resamples of the holdout MASE interval
 TARGETS = ("close", "log_return", "realized_vol")
 LEADS = (1, 12, 24)
 HORIZON = max(LEADS)
@@ -108,6 +121,21 @@ def table_rows(results: dict[str, CVResult]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["mase@24"] is None, r["mase@24"] or 0.0))
 
 
+def mase_interval(res: CVResult, rows: np.ndarray, upto: int, block: int, level: float = 0.9,
+                  seed: int = 0) -> tuple[float, float]:
+    """Moving-block bootstrap interval of the MASE over steps 1..``upto`` on the folds ``rows``:
+    resample runs of ``block`` consecutive origins (neighbouring origins share forecast targets
+    and volatility regimes), ``BOOT`` times."""
+    part = res.forecasts[rows, :upto], res.actuals[rows, :upto], res.scale[rows]
+    per_origin = np.mean(np.abs(part[1] - part[0]) / part[2][:, None], axis=1)
+    n, block = len(per_origin), max(1, min(block, len(per_origin)))
+    starts = np.random.default_rng(seed).integers(0, n - block + 1, size=(BOOT, -(-n // block)))
+    idx = (starts[:, :, None] + np.arange(block)).reshape(BOOT, -1)[:, :n]
+    means = per_origin[idx].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
+
+
 def router_check(series: TargetSeries, results: dict[str, CVResult]) -> list[dict[str, Any]]:
     """Pick per horizon from selection-period scores; judge the pick on the holdout.
 
@@ -116,6 +144,9 @@ def router_check(series: TargetSeries, results: dict[str, CVResult]) -> list[dic
     MASE of the h-step-ahead forecast alone."""
     n = len(results[BASELINE].folds)
     select, hold = np.arange(n // 2), np.arange(n // 2, n)
+    folds = results[BASELINE].folds
+    step = folds[1].origin - folds[0].origin if n > 1 else 1
+    block = -(-series.season // step)  # one day of origins
     out = []
     for h in LEADS:
         rows = []
@@ -138,6 +169,8 @@ def router_check(series: TargetSeries, results: dict[str, CVResult]) -> list[dic
             # the intervals before ACI, for the record: split conformal on the 1,000-bar MASE scale
             "split_cov80_1..h": measured_coverage(replace(results[decision.model], iscale=None), COVERAGE,
                                                   folds=hold, upto=h, gamma=0.0)["measured"],
+            "hold_ci90_1..h": "{:.3f}-{:.3f}".format(*mase_interval(results[decision.model], hold, h, block)),
+            "naive_ci90_1..h": "{:.3f}-{:.3f}".format(*mase_interval(results[BASELINE], hold, h, block)),
             "n_hold": len(hold),
         })
     return out
@@ -188,19 +221,26 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="12 origins and cheap models only")
     ap.add_argument("--no-diurnal", action="store_true",
                     help="no time-of-day profile for skewed targets (realized vol) on intraday bars, as in the first two runs")
+    ap.add_argument("--dense", action="store_true",
+                    help="realized vol only, an origin every bar (Coinbase) / 11 minutes (FTX) over the same spans")
     ap.add_argument("--json", help="also write the results to this JSON file")
     args = ap.parse_args()
     models = args.models.split(",") if args.models else [s.name for s in available_specs()]
     if args.quick and not args.models:
         models = [m for m in models if m in QUICK_MODELS]
+    if args.dense and not args.models:
+        models = [m for m in models if m not in DENSE_SKIP]
+    targets = ["realized_vol"] if args.dense else args.targets.split(",")
     print(f"flowdesk forecast benchmark: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"python {platform.python_version()}; walk-forward, horizon {HORIZON}, "
           f"global models refit every {args.refit_every} origins, coverage {COVERAGE:.0%}")
     report: dict[str, Any] = {}
     for name in args.series.split(","):
         file, step, default_folds = SERIES[name]
+        if args.dense:
+            step, default_folds = DENSE[name]
         folds = 12 if args.quick else (args.folds or default_folds)
-        for target in args.targets.split(","):
+        for target in targets:
             series = csv_series(DATA / file, target)
             started = time.perf_counter()
             results = run_one(series, models, folds, step, args.refit_every, False if args.no_diurnal else None)
