@@ -35,7 +35,7 @@ from flowdesk.streaming.rest import RestClient, RestError
 from flowdesk.streaming.venues import binance_spot as bs
 from flowdesk.streaming.venues import binance_usdm as bn
 from flowdesk.streaming.venues.base import ParseError, VenueError
-from flowdesk.streaming.venues.protocol import Instrument, TradeBackfill, VenueProtocol
+from flowdesk.streaming.venues.protocol import Instrument, TradeBackfill, VenueProtocol, rest_path
 from flowdesk.streaming.venues.registry import protocol
 
 PAGE = 1000  # klines per call
@@ -45,14 +45,7 @@ MINUTE_MS = 60_000
 #: protocol names one backfill (Binance: ``aggTrades``, for the ``aggTrade`` stream); a venue
 #: collecting ``trade`` instead needs ``historicalTrades`` (aggregate ids are not trade ids)
 STREAM_BACKFILLS: dict[str, Mapping[str, TradeBackfill]] = {
-    bn.VENUE: {
-        "trade": TradeBackfill(
-            bn.HISTORICAL_TRADES_PATH,
-            lambda s, from_id, limit: {"symbol": s, "fromId": from_id, "limit": limit},
-            lambda payload, symbol, recv_ns, instruments: list(bn.parse_historical_trades(payload, symbol, recv_ns)),
-            stream="trade",
-        ),
-    },
+    bn.VENUE: bn.TRADE_BACKFILLS,
     bs.VENUE: bs.TRADE_BACKFILLS,
 }
 
@@ -79,11 +72,6 @@ def trade_backfill(p: VenueProtocol, venue: VenueSettings) -> TradeBackfill | No
         return call
     extra = STREAM_BACKFILLS.get(venue.name, {})
     return next((extra[s] for s in venue.streams if s in extra), None)
-
-
-def rest_path(path: str, venue_symbol: str) -> str:
-    """A REST path with ``{symbol}`` replaced by the venue's spelling (as the feed does)."""
-    return path.replace("{symbol}", venue_symbol)
 
 
 class VenueFetcher:

@@ -24,7 +24,7 @@ from flowdesk.streaming.health import FeedHealth
 from flowdesk.streaming.ratelimit import WeightLimiter
 from flowdesk.streaming.rest import RestClient, RestError
 from flowdesk.streaming.venues.base import ParseError, UnknownMessage, VenueError
-from flowdesk.streaming.venues.protocol import Instrument, RestCall, VenueProtocol
+from flowdesk.streaming.venues.protocol import Instrument, RestCall, VenueProtocol, rest_path
 
 log = logging.getLogger(__name__)
 
@@ -415,7 +415,7 @@ class VenueFeed:
 
     def _path(self, path: str, symbol: str) -> str:
         """A REST path with ``{symbol}`` replaced by the venue's spelling of ``symbol``."""
-        return path.replace("{symbol}", self.venue_symbols[symbol]) if "{" in path else path
+        return rest_path(path, self.venue_symbols[symbol])
 
     async def _load_instruments(self, stop: asyncio.Event) -> None:
         """Tick sizes and contract sizes before connecting (contract venues need them to turn

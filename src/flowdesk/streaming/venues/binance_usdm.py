@@ -591,6 +591,26 @@ def _url_for(venue: Any) -> str:
     return ws_url(venue.ws_url, stream_names(venue.symbols, venue.streams, venue.depth_speed_ms))
 
 
+
+def _by_id(venue_symbol: str, from_id: int, limit: int) -> dict[str, Any]:
+    return {"symbol": venue_symbol, "fromId": from_id, "limit": limit}
+
+
+#: trades-by-id calls per collected trade stream: ``aggTrades`` for ``aggTrade`` (aggregate ids),
+#: ``historicalTrades`` for ``trade`` (raw trade ids; the feed uses the first, data-ops both)
+TRADE_BACKFILLS: dict[str, TradeBackfill] = {
+    "aggTrade": TradeBackfill(
+        AGG_TRADES_PATH, _by_id,
+        lambda payload, symbol, recv_ns, instruments: parse_agg_trades(payload, symbol, recv_ns),
+        stream="aggTrade",
+    ),
+    "trade": TradeBackfill(
+        HISTORICAL_TRADES_PATH, _by_id,
+        lambda payload, symbol, recv_ns, instruments: parse_historical_trades(payload, symbol, recv_ns),
+        stream="trade",
+    ),
+}
+
 PROTOCOLS: dict[str, VenueProtocol] = {
     VENUE: VenueProtocol(
         name=VENUE,
@@ -618,12 +638,7 @@ PROTOCOLS: dict[str, VenueProtocol] = {
             RestCall(PREMIUM_INDEX_PATH, lambda s: {"symbol": s}, _one(parse_premium_index), "ticker_poll_s"),
         ),
         instruments=("GET", EXCHANGE_INFO_PATH, {}, _instruments),
-        trades_by_id=TradeBackfill(
-            AGG_TRADES_PATH,
-            lambda s, from_id, limit: {"symbol": s, "fromId": from_id, "limit": limit},
-            lambda payload, symbol, recv_ns, instruments: parse_agg_trades(payload, symbol, recv_ns),
-            stream="aggTrade",
-        ),
+        trades_by_id=TRADE_BACKFILLS["aggTrade"],  # the feed backfills only when aggTrade is collected
         contiguous_trade_ids=True,
         request_weight=request_weight,
         weight_header="x-mbx-used-weight-1m",

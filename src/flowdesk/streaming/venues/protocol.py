@@ -100,6 +100,11 @@ class TradeBackfill:
     stream: str | None = None  # backfill only when this trade stream is collected (None: any)
 
 
+def rest_path(path: str, venue_symbol: str) -> str:
+    """A REST path with ``{symbol}`` replaced by the venue's spelling of the symbol."""
+    return path.replace("{symbol}", venue_symbol) if "{" in path else path
+
+
 class Handshake(NamedTuple):
     """What a pre-connect handshake returns: the WebSocket URL to open and the ping interval
     the venue announced (KuCoin's bullet-public), or ``None`` to keep ``ping_interval_s``."""
